@@ -1,0 +1,555 @@
+//! Property tests of a mechanism under random faults, with failure reports a learner can act
+//! on: the property, the seed, the shrunk fault plan, the stretch of timeline where it broke,
+//! and one command that replays exactly that case.
+//!
+//! Runs are deterministic: proptest's generator is seeded from the property's name, failures
+//! are not persisted to files, and every case is a (seed, plan) pair that replays byte for byte.
+
+use crate::clock::ClockSpec;
+use crate::net::{Latency, NetConfig};
+use crate::plan::{Fault, FaultPlan, Partition, TimedFault};
+use crate::render::text;
+use crate::time::{NodeId, Time};
+use crate::trace::Trace;
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, Union};
+use proptest::test_runner::{
+    Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// The environment variable that replays one saved case instead of generating new ones.
+pub const REPLAY_VAR: &str = "SIM_REPLAY";
+
+/// One generated case: the seed of the run and its fault plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub seed: u64,
+    pub plan: FaultPlan,
+}
+
+/// A property that did not hold in one run.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// What went wrong, in the learner's terms ("n1 was never suspected after it crashed").
+    pub message: String,
+    /// When it went wrong, to pick the stretch of timeline to show.
+    pub at: Option<Time>,
+    /// The run's trace (empty if the test did not keep it).
+    pub trace: Trace,
+}
+
+impl Failure {
+    /// A failure with a message and nothing else yet.
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            at: None,
+            trace: Trace::default(),
+        }
+    }
+
+    /// When the property broke.
+    pub fn at(mut self, at: Time) -> Failure {
+        self.at = Some(at);
+        self
+    }
+
+    /// The run's trace, to show the timeline.
+    pub fn trace(mut self, trace: &Trace) -> Failure {
+        self.trace = trace.clone();
+        self
+    }
+}
+
+impl From<crate::engine::Halt> for Failure {
+    fn from(halt: crate::engine::Halt) -> Failure {
+        Failure {
+            message: halt.to_string(),
+            at: Some(halt.time),
+            trace: Trace::default(),
+        }
+    }
+}
+
+/// A named property, checked over many generated fault plans.
+#[derive(Clone, Debug)]
+pub struct Property {
+    name: String,
+    cases: u32,
+    replay: String,
+    book: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Replay {
+    property: String,
+    seed: u64,
+    plan: FaultPlan,
+}
+
+/// What a passing check explored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Explored {
+    /// How many fault schedules (seed and plan pairs) ran.
+    pub cases: u32,
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Property {
+    /// A property called `name` (say what must hold: "a crashed node is suspected within 3 s"),
+    /// checked over 64 cases.
+    pub fn new(name: impl Into<String>) -> Property {
+        Property {
+            name: name.into(),
+            cases: 64,
+            replay: "cargo test".into(),
+            book: None,
+        }
+    }
+
+    /// How many fault plans to try.
+    pub fn cases(mut self, cases: u32) -> Property {
+        self.cases = cases;
+        self
+    }
+
+    /// The command that runs just this test, e.g. `cargo test --test properties completeness`.
+    pub fn replay_command(mut self, command: impl Into<String>) -> Property {
+        self.replay = command.into();
+        self
+    }
+
+    /// Where the book explains the property.
+    pub fn book(mut self, section: impl Into<String>) -> Property {
+        self.book = Some(section.into());
+        self
+    }
+
+    /// Runs `test` on `cases` generated plans (or on the one case in `SIM_REPLAY`). Panics with
+    /// a full report on the smallest failing case proptest can shrink to.
+    pub fn check(
+        &self,
+        plans: impl Strategy<Value = FaultPlan>,
+        test: impl Fn(&Case) -> Result<(), Failure>,
+    ) -> Explored {
+        if let Some(case) = self.replayed_case() {
+            match test(&case) {
+                Ok(()) => {
+                    println!("replayed case of \"{}\" passes", self.name);
+                    return Explored { cases: 1 };
+                }
+                Err(failure) => panic!("{}", self.report(&case, &failure, true)),
+            }
+        }
+        let config = RunnerConfig {
+            cases: self.cases,
+            failure_persistence: None,
+            max_shrink_iters: 2_000,
+            ..RunnerConfig::default()
+        };
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&fnv(&self.name).to_le_bytes());
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        let cases = (any::<u64>(), plans).prop_map(|(seed, plan)| Case { seed, plan });
+        let outcome = runner.run(&cases, |case| {
+            test(&case).map_err(|failure| TestCaseError::fail(failure.message))
+        });
+        match outcome {
+            Ok(()) => Explored { cases: self.cases },
+            Err(TestError::Fail(_, case)) => {
+                let failure = test(&case).expect_err("a failing case fails again on replay");
+                panic!("{}", self.report(&case, &failure, false))
+            }
+            Err(TestError::Abort(why)) => panic!("property \"{}\": {why}", self.name),
+        }
+    }
+
+    fn replayed_case(&self) -> Option<Case> {
+        let text = std::env::var(REPLAY_VAR).ok()?;
+        let replay: Replay = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{REPLAY_VAR} is not a case this test can read: {e}"));
+        (replay.property == self.name).then_some(Case {
+            seed: replay.seed,
+            plan: replay.plan,
+        })
+    }
+
+    /// The report a learner reads when the property fails.
+    pub fn report(&self, case: &Case, failure: &Failure, whole_timeline: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "\nproperty violated: {}", self.name);
+        let _ = writeln!(out, "  {}", failure.message.replace('\n', "\n  "));
+        let _ = writeln!(out, "\nseed: {}", case.seed);
+        let _ = writeln!(
+            out,
+            "fault plan{}:",
+            if whole_timeline {
+                ""
+            } else {
+                " (shrunk to a smallest failing case)"
+            }
+        );
+        let _ = writeln!(out, "  {}", case.plan.to_string().replace('\n', "\n  "));
+        if !failure.trace.events.is_empty() {
+            if whole_timeline {
+                let _ = writeln!(out, "\nthe whole timeline:");
+                out.push_str(&text::render(&failure.trace));
+            } else {
+                let at = failure
+                    .at
+                    .unwrap_or_else(|| failure.trace.events.last().map_or(Time::ZERO, |e| e.time));
+                let _ = writeln!(out, "\ntimeline around {at}:");
+                out.push_str(&text::around(&failure.trace, at, 30, 5));
+            }
+        }
+        let replay = Replay {
+            property: self.name.clone(),
+            seed: case.seed,
+            plan: case.plan.clone(),
+        };
+        let json = serde_json::to_string(&replay).expect("a case always serializes");
+        let _ = writeln!(
+            out,
+            "\nreplay exactly this case (prints the whole timeline):\n  {REPLAY_VAR}='{json}' {}",
+            self.replay
+        );
+        if let Some(book) = &self.book {
+            let _ = writeln!(out, "read: {book}");
+        }
+        out
+    }
+}
+
+/// The limits within which [`plans`] generates fault plans.
+#[derive(Clone, Debug)]
+pub struct PlanBounds {
+    pub nodes: u32,
+    /// Faults start within this long after the start of the run.
+    pub horizon: Duration,
+    /// At most this many timed faults.
+    pub max_faults: usize,
+    /// The longest a pause, slowness, partition or crash downtime lasts.
+    pub max_fault_duration: Duration,
+    pub crashes: bool,
+    /// Whether crashed nodes may stay down for good (otherwise every crash restarts).
+    pub permanent_crashes: bool,
+    /// At most this many nodes crashed at one instant (for a majority to stay up, `(n-1)/2`).
+    pub max_down_at_once: u32,
+    pub pauses: bool,
+    pub slow_nodes: bool,
+    pub partitions: bool,
+    pub clock_steps: bool,
+    /// The latency distributions to choose from.
+    pub latencies: Vec<Latency>,
+    pub max_loss: f64,
+    pub max_duplicate: f64,
+    pub max_reorder: f64,
+    /// Monotonic and wall clock drift stay within plus or minus this.
+    pub max_drift_ppm: u32,
+    /// Wall clock offsets and steps stay within plus or minus this.
+    pub max_wall_error: Duration,
+}
+
+impl PlanBounds {
+    /// Every kind of fault, a minority crashed at once, faults within `horizon`, each lasting
+    /// at most a fifth of it; 1 ms network latency with up to 5% loss, duplication and reordering.
+    pub fn new(nodes: u32, horizon: Duration) -> PlanBounds {
+        PlanBounds {
+            nodes,
+            horizon,
+            max_faults: 6,
+            max_fault_duration: horizon / 5,
+            crashes: true,
+            permanent_crashes: true,
+            max_down_at_once: nodes.saturating_sub(1) / 2,
+            pauses: true,
+            slow_nodes: true,
+            partitions: true,
+            clock_steps: true,
+            latencies: vec![
+                Latency::Constant(Duration::from_millis(1)),
+                Latency::Uniform {
+                    min: Duration::from_micros(500),
+                    max: Duration::from_millis(5),
+                },
+            ],
+            max_loss: 0.05,
+            max_duplicate: 0.05,
+            max_reorder: 0.05,
+            max_drift_ppm: 0,
+            max_wall_error: Duration::ZERO,
+        }
+    }
+
+    /// Only network faults with no crashes, pauses, slowness or clock trouble.
+    pub fn network_only(mut self) -> PlanBounds {
+        self.crashes = false;
+        self.pauses = false;
+        self.slow_nodes = false;
+        self.clock_steps = false;
+        self
+    }
+}
+
+fn millis(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
+    range.prop_map(Duration::from_millis)
+}
+
+fn fault_kinds(b: &PlanBounds) -> Vec<BoxedStrategy<Fault>> {
+    let node = 0..b.nodes.max(1);
+    let longest = (b.max_fault_duration.as_millis() as u64).max(1);
+    let mut kinds: Vec<BoxedStrategy<Fault>> = Vec::new();
+    if b.crashes {
+        let restart = if b.permanent_crashes {
+            proptest::option::weighted(0.8, millis(1..=longest)).boxed()
+        } else {
+            millis(1..=longest).prop_map(Some).boxed()
+        };
+        kinds.push(
+            (node.clone(), restart)
+                .prop_map(|(n, restart_after)| Fault::Crash {
+                    node: NodeId(n),
+                    restart_after,
+                })
+                .boxed(),
+        );
+    }
+    if b.pauses {
+        kinds.push(
+            (node.clone(), millis(1..=longest))
+                .prop_map(|(n, duration)| Fault::Pause {
+                    node: NodeId(n),
+                    duration,
+                })
+                .boxed(),
+        );
+    }
+    if b.slow_nodes {
+        kinds.push(
+            (node.clone(), millis(1..=20), millis(1..=longest))
+                .prop_map(|(n, per_event, duration)| Fault::Slow {
+                    node: NodeId(n),
+                    per_event,
+                    duration,
+                })
+                .boxed(),
+        );
+    }
+    if b.partitions && b.nodes >= 2 {
+        let n = b.nodes;
+        // Each node picks a side; shrinking moves nodes toward side 0, toward no partition.
+        let split = proptest::collection::vec(0..3u32, n as usize).prop_map(move |sides| {
+            let groups: Vec<Vec<NodeId>> = (0..3)
+                .map(|side| {
+                    (0..n)
+                        .filter(|i| sides[*i as usize] == side)
+                        .map(NodeId)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|g| !g.is_empty())
+                .collect();
+            Partition::Split(groups)
+        });
+        let one_way = (0..n, 0..n).prop_map(|(a, b)| Partition::OneWay {
+            from: vec![NodeId(a)],
+            to: vec![NodeId(b)],
+        });
+        let link = (0..n, 0..n).prop_map(|(a, b)| Partition::Links(vec![(NodeId(a), NodeId(b))]));
+        kinds.push(
+            (
+                prop_oneof![3 => split, 1 => one_way, 1 => link],
+                millis(1..=longest),
+            )
+                .prop_map(|(partition, duration)| Fault::Partition {
+                    partition,
+                    duration,
+                })
+                .boxed(),
+        );
+    }
+    if b.clock_steps && !b.max_wall_error.is_zero() {
+        let e = b.max_wall_error.as_nanos() as i64;
+        kinds.push(
+            (node, -e..=e)
+                .prop_map(|(n, by_ns)| Fault::ClockStep {
+                    node: NodeId(n),
+                    by_ns,
+                })
+                .boxed(),
+        );
+    }
+    kinds
+}
+
+/// Drops crashes that would leave more than `max_down` nodes down at one instant (checked at
+/// each crash's start, against the crashes kept so far).
+fn limit_crashes(mut faults: Vec<TimedFault>, max_down: u32) -> Vec<TimedFault> {
+    faults.sort_by_key(|f| f.at);
+    let mut down: Vec<(NodeId, Time)> = Vec::new();
+    faults.retain(|tf| {
+        let Fault::Crash {
+            node,
+            restart_after,
+        } = &tf.fault
+        else {
+            return true;
+        };
+        down.retain(|(_, until)| *until > tf.at);
+        if down.iter().any(|(n, _)| n == node) {
+            return false;
+        }
+        if down.len() as u32 >= max_down {
+            return false;
+        }
+        let until = restart_after.map_or(Time::MAX, |d| tf.at + d);
+        down.push((*node, until));
+        true
+    });
+    faults
+}
+
+/// A strategy for fault plans within `bounds`. Failing plans shrink toward fewer, shorter
+/// faults, earlier starts and a calmer network.
+pub fn plans(bounds: PlanBounds) -> impl Strategy<Value = FaultPlan> {
+    let kinds = fault_kinds(&bounds);
+    let horizon = (bounds.horizon.as_millis() as u64).max(1);
+    let faults = if kinds.is_empty() || bounds.max_faults == 0 {
+        Just(Vec::new()).boxed()
+    } else {
+        proptest::collection::vec(
+            (0..horizon, Union::new(kinds)).prop_map(|(at, fault)| TimedFault {
+                at: Time::from_millis(at),
+                fault,
+            }),
+            0..=bounds.max_faults,
+        )
+        .boxed()
+    };
+    let latencies = if bounds.latencies.is_empty() {
+        vec![Latency::default()]
+    } else {
+        bounds.latencies.clone()
+    };
+    let network = (
+        proptest::sample::select(latencies),
+        0.0..=bounds.max_loss.max(0.0),
+        0.0..=bounds.max_duplicate.max(0.0),
+        0.0..=bounds.max_reorder.max(0.0),
+    )
+        .prop_map(|(latency, loss, duplicate, reorder)| NetConfig {
+            latency,
+            loss,
+            duplicate,
+            reorder,
+            ..NetConfig::default()
+        });
+    let drift = bounds.max_drift_ppm as i32;
+    let wall = bounds.max_wall_error.as_nanos() as i64;
+    let clocks = proptest::collection::vec(
+        (-drift..=drift, -wall..=wall, -drift..=drift).prop_map(
+            |(drift_ppm, wall_offset_ns, wall_drift_ppm)| ClockSpec {
+                drift_ppm,
+                wall_offset_ns,
+                wall_drift_ppm,
+            },
+        ),
+        bounds.nodes as usize,
+    );
+    let max_down = bounds.max_down_at_once;
+    (network, clocks, faults).prop_map(move |(network, clocks, faults)| FaultPlan {
+        network,
+        clocks,
+        faults: limit_crashes(faults, max_down),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+
+    fn sample_plans(bounds: PlanBounds, count: usize) -> Vec<FaultPlan> {
+        let mut runner = TestRunner::deterministic();
+        let strategy = plans(bounds);
+        (0..count)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .collect()
+    }
+
+    #[test]
+    fn generated_plans_never_crash_more_than_the_bound_at_once() {
+        let bounds = PlanBounds {
+            max_faults: 12,
+            ..PlanBounds::new(5, Duration::from_secs(2))
+        };
+        let mut crashes = 0;
+        for plan in sample_plans(bounds, 300) {
+            let mut down: Vec<(Time, Time)> = Vec::new();
+            for tf in plan.sorted_faults() {
+                if let Fault::Crash { restart_after, .. } = tf.fault {
+                    crashes += 1;
+                    down.retain(|(_, until)| *until > tf.at);
+                    down.push((tf.at, restart_after.map_or(Time::MAX, |d| tf.at + d)));
+                    assert!(down.len() <= 2, "more than a minority down: {plan}");
+                }
+            }
+        }
+        assert!(
+            crashes > 100,
+            "the strategy should generate crashes ({crashes})"
+        );
+    }
+
+    #[test]
+    fn generated_plans_stay_within_their_bounds() {
+        let bounds = PlanBounds {
+            max_drift_ppm: 500,
+            max_wall_error: Duration::from_millis(100),
+            ..PlanBounds::new(3, Duration::from_secs(1))
+        };
+        let mut kinds = std::collections::BTreeSet::new();
+        for plan in sample_plans(bounds, 300) {
+            assert!(plan.network.loss <= 0.05);
+            for c in &plan.clocks {
+                assert!(c.drift_ppm.abs() <= 500 && c.wall_offset_ns.abs() <= 100_000_000);
+            }
+            for tf in &plan.faults {
+                assert!(tf.at < Time::from_millis(1000));
+                kinds.insert(
+                    format!("{:?}", tf.fault)
+                        .split(' ')
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["ClockStep", "Crash", "Partition", "Pause", "Slow"]
+        );
+    }
+
+    #[test]
+    fn network_only_bounds_generate_no_process_faults() {
+        let bounds = PlanBounds::new(3, Duration::from_secs(1)).network_only();
+        for plan in sample_plans(bounds, 100) {
+            for tf in &plan.faults {
+                assert!(
+                    matches!(tf.fault, Fault::Partition { .. }),
+                    "{:?}",
+                    tf.fault
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,1064 @@
+//! The discrete-event engine: one queue of events ordered by time and then by the order they
+//! were scheduled, one seeded RNG per concern, and nothing else that could differ between runs.
+
+use crate::clock::{ClockSpec, NodeClock, WallTime};
+use crate::net::{Cuts, NetConfig};
+use crate::node::{Context, Node, OpId, SimRng};
+use crate::plan::{Fault, FaultPlan, Partition};
+use crate::queue::Queue;
+use crate::render;
+use crate::time::{NodeId, Time};
+use crate::trace::{DropReason, Event, EventKind, Trace};
+use crate::workload::{History, Invocation, OpRecord, Outcome, Workload};
+use rand::{RngExt, SeedableRng};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+/// How to set up a run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How many nodes: `n0` to `n{nodes-1}`.
+    pub nodes: u32,
+    /// The seed every random choice of the run derives from.
+    pub seed: u64,
+    /// What goes wrong, and when.
+    pub plan: FaultPlan,
+    /// Record a trace (turn off only for throughput measurements).
+    pub trace: bool,
+    /// The most events one run may handle before it is stopped as runaway.
+    pub step_budget: u64,
+    /// How long a client waits for an answer before it records the outcome as unknown.
+    pub client_timeout: Duration,
+}
+
+impl Config {
+    /// `nodes` nodes, a perfect network with 1 ms latency, no faults, tracing on.
+    pub fn new(nodes: u32, seed: u64) -> Config {
+        Config {
+            nodes,
+            seed,
+            plan: FaultPlan::default(),
+            trace: true,
+            step_budget: 10_000_000,
+            client_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// With this fault plan.
+    pub fn plan(mut self, plan: FaultPlan) -> Config {
+        self.plan = plan;
+        self
+    }
+
+    /// With tracing on or off.
+    pub fn trace(mut self, on: bool) -> Config {
+        self.trace = on;
+        self
+    }
+
+    /// With this step budget.
+    pub fn step_budget(mut self, steps: u64) -> Config {
+        self.step_budget = steps;
+        self
+    }
+
+    /// With this client timeout.
+    pub fn client_timeout(mut self, timeout: Duration) -> Config {
+        self.client_timeout = timeout;
+        self
+    }
+}
+
+/// Why a run stopped before its end.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HaltReason {
+    /// A node's handler panicked.
+    Panic {
+        node: NodeId,
+        during: String,
+        message: String,
+    },
+    /// An invariant monitor found a violation.
+    Monitor { name: String, message: String },
+    /// The run handled more events than its budget: something never yields (for example an
+    /// endless chain of zero-delay timers).
+    StepBudget { steps: u64 },
+}
+
+/// A run stopped early, with what a learner needs to understand and replay it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Halt {
+    pub reason: HaltReason,
+    /// Real time when it stopped.
+    pub time: Time,
+    pub seed: u64,
+    /// The end of the text timeline up to the halt (empty when tracing was off).
+    pub timeline: String,
+}
+
+impl fmt::Display for Halt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            HaltReason::Panic {
+                node,
+                during,
+                message,
+            } => write!(
+                f,
+                "node {node} panicked at {} while handling {during}: {message}",
+                self.time
+            )?,
+            HaltReason::Monitor { name, message } => write!(
+                f,
+                "invariant \"{name}\" violated at {}: {message}",
+                self.time
+            )?,
+            HaltReason::StepBudget { steps } => write!(
+                f,
+                "the run handled {steps} events by {} without finishing: a node never yields \
+                 (an endless chain of zero-delay timers or messages?)",
+                self.time
+            )?,
+        }
+        write!(f, "\nseed: {}", self.seed)?;
+        if !self.timeline.is_empty() {
+            write!(f, "\ntimeline up to the halt:\n{}", self.timeline)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Halt {}
+
+/// A node's state that the simulator keeps outside the node's struct.
+pub(crate) struct Local<N: Node> {
+    pub(crate) durable: N::Durable,
+    pub(crate) clock: NodeClock,
+    pub(crate) rng: SimRng,
+    pub(crate) live_timers: BTreeSet<u64>,
+    /// Bumped at each crash, so events meant for an earlier life are recognised.
+    pub(crate) incarnation: u32,
+    up: bool,
+    paused_until: Time,
+    slow_per_event: Duration,
+    slow_until: Time,
+    busy_until: Time,
+}
+
+struct Slot<N: Node> {
+    node: Option<N>,
+    local: Local<N>,
+}
+
+/// Something that happens to one node and goes through its pause and slowness gate.
+enum NodeEvent<N: Node> {
+    Deliver {
+        from: NodeId,
+        id: u64,
+        msg: N::Msg,
+        sent: Time,
+        duplicate: bool,
+    },
+    Timer {
+        id: u64,
+        timer: N::Timer,
+    },
+    Request {
+        op: OpId,
+        request: N::Request,
+    },
+}
+
+enum Item<N: Node> {
+    Start {
+        node: NodeId,
+        restart: bool,
+    },
+    ForNode {
+        node: NodeId,
+        event: NodeEvent<N>,
+        /// The receiver's incarnation the event belongs to; `None` for a message still in the
+        /// network (it belongs to whichever life of the node it reaches).
+        incarnation: Option<u32>,
+        /// Whether a slow node's per-event cost was already charged.
+        charged: bool,
+    },
+    Fault(Fault),
+    Resume {
+        node: NodeId,
+    },
+    SlowEnd {
+        node: NodeId,
+    },
+    Heal {
+        id: u64,
+        links: Vec<(NodeId, NodeId)>,
+        description: String,
+    },
+    ClientNext {
+        client: u32,
+    },
+    ClientTimeout {
+        op: OpId,
+    },
+}
+
+struct ClientState {
+    next_seq: u64,
+    /// The index in the history of the outstanding operation.
+    outstanding: Option<usize>,
+}
+
+/// Everything but the nodes themselves, so a node and its context can be borrowed at once.
+pub(crate) struct World<N: Node> {
+    queue: Queue<Item<N>>,
+    pub(crate) nodes: u32,
+    pub(crate) tracing: bool,
+    trace: Trace,
+    net: NetConfig,
+    net_rng: SimRng,
+    cuts: Cuts,
+    next_msg_id: u64,
+    next_timer_id: u64,
+    next_partition_id: u64,
+    history: History<N::Request, N::Response>,
+    clients: Vec<ClientState>,
+    client_timeout: Duration,
+    deliveries: u64,
+}
+
+impl<N: Node> World<N> {
+    fn push(&mut self, time: Time, item: Item<N>) {
+        self.queue.push(time, item);
+    }
+
+    pub(crate) fn record(&mut self, time: Time, kind: EventKind) {
+        self.trace.events.push(Event { time, kind });
+    }
+
+    pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: N::Msg) {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        if self.tracing {
+            let text = format!("{msg:?}");
+            self.record(
+                now,
+                EventKind::Send {
+                    from,
+                    to,
+                    id,
+                    msg: text,
+                },
+            );
+        }
+        // Draw only for the faults that are switched on, so a fault-free run spends no draws.
+        if self.net.loss > 0.0 && self.net_rng.random_bool(self.net.loss.min(1.0)) {
+            if self.tracing {
+                let text = format!("{msg:?}");
+                self.record(
+                    now,
+                    EventKind::Drop {
+                        from,
+                        to,
+                        id,
+                        msg: text,
+                        sent: now,
+                        reason: DropReason::Lost,
+                    },
+                );
+            }
+            return;
+        }
+        if self.net.duplicate > 0.0 && self.net_rng.random_bool(self.net.duplicate.min(1.0)) {
+            let delay = self.latency();
+            self.push(
+                now + delay,
+                Item::ForNode {
+                    node: to,
+                    event: NodeEvent::Deliver {
+                        from,
+                        id,
+                        msg: msg.clone(),
+                        sent: now,
+                        duplicate: true,
+                    },
+                    incarnation: None,
+                    charged: false,
+                },
+            );
+        }
+        let delay = self.latency();
+        self.push(
+            now + delay,
+            Item::ForNode {
+                node: to,
+                event: NodeEvent::Deliver {
+                    from,
+                    id,
+                    msg,
+                    sent: now,
+                    duplicate: false,
+                },
+                incarnation: None,
+                charged: false,
+            },
+        );
+    }
+
+    fn latency(&mut self) -> Duration {
+        let cap = self.net.max_latency;
+        let mut delay = self.net.latency.sample(&mut self.net_rng, cap);
+        if self.net.reorder > 0.0 && self.net_rng.random_bool(self.net.reorder.min(1.0)) {
+            delay += self.net.latency.sample(&mut self.net_rng, cap);
+        }
+        delay
+    }
+
+    pub(crate) fn set_timer(
+        &mut self,
+        at: Time,
+        node: NodeId,
+        incarnation: u32,
+        timer: N::Timer,
+    ) -> u64 {
+        let id = self.next_timer_id;
+        self.next_timer_id += 1;
+        self.push(
+            at,
+            Item::ForNode {
+                node,
+                event: NodeEvent::Timer { id, timer },
+                incarnation: Some(incarnation),
+                charged: false,
+            },
+        );
+        id
+    }
+
+    pub(crate) fn reply(&mut self, now: Time, node: NodeId, op: OpId, response: N::Response) {
+        if self.tracing {
+            self.record(
+                now,
+                EventKind::Response {
+                    node,
+                    client: op.client,
+                    op: op.seq,
+                    response: format!("{response:?}"),
+                },
+            );
+        }
+        let Some(client) = self.clients.get_mut(op.client as usize) else {
+            return;
+        };
+        let Some(index) = client.outstanding else {
+            return;
+        };
+        if self.history.ops[index].op != op {
+            return;
+        }
+        client.outstanding = None;
+        self.history.ops[index].outcome = Outcome::Ok { at: now, response };
+        self.push(now, Item::ClientNext { client: op.client });
+    }
+}
+
+/// Reads the state of every node at one instant, for invariant monitors.
+pub struct View<'a, N: Node> {
+    time: Time,
+    slots: &'a [Slot<N>],
+}
+
+impl<N: Node> View<'_, N> {
+    /// Real (simulated) time now.
+    pub fn time(&self) -> Time {
+        self.time
+    }
+
+    /// The node, if it is up.
+    pub fn node(&self, id: NodeId) -> Option<&N> {
+        self.slots.get(id.index())?.node.as_ref()
+    }
+
+    /// Every node that is up.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &N)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((NodeId(i as u32), s.node.as_ref()?)))
+    }
+
+    /// What the node's monotonic clock reads now.
+    pub fn monotonic(&self, id: NodeId) -> Time {
+        self.slots[id.index()].local.clock.monotonic(self.time)
+    }
+
+    /// What the node's wall clock reads now.
+    pub fn wall_clock(&self, id: NodeId) -> WallTime {
+        self.slots[id.index()].local.clock.wall(self.time)
+    }
+
+    /// The node's durable state.
+    pub fn durable(&self, id: NodeId) -> &N::Durable {
+        &self.slots[id.index()].local.durable
+    }
+}
+
+type Monitor<N> = (String, Box<dyn FnMut(&View<'_, N>) -> Result<(), String>>);
+
+/// Builds a node from its id and durable state, at the start and after each restart.
+type Factory<N> = Box<dyn Fn(NodeId, &<N as Node>::Durable) -> N>;
+
+/// A deterministic run of `N` nodes under a fault plan.
+///
+/// Build it with [`Simulation::new`], optionally add clients and monitors, then
+/// [`run_until`](Simulation::run_until). The same [`Config`] gives the same trace, byte for byte.
+pub struct Simulation<N: Node> {
+    slots: Vec<Slot<N>>,
+    world: World<N>,
+    make: Factory<N>,
+    workload: Option<Box<dyn Workload<N>>>,
+    workload_rng: SimRng,
+    monitors: Vec<Monitor<N>>,
+    now: Time,
+    steps: u64,
+    step_budget: u64,
+    seed: u64,
+    halted: Option<Halt>,
+}
+
+/// A stream of the run's randomness for one concern (the network, a node, the clients), so that
+/// adding a draw in one place does not shift every other.
+fn derive_rng(seed: u64, stream: u64) -> SimRng {
+    // splitmix64 of the pair: well-mixed seeds for neighbouring streams.
+    let mut z = seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    SimRng::seed_from_u64(z ^ (z >> 31))
+}
+
+impl<N: Node> Simulation<N> {
+    /// A run of `config.nodes` nodes, each built by `make(id, durable)` at the start (with
+    /// default durable state) and again after each restart (with what it had persisted).
+    pub fn new(config: Config, make: impl Fn(NodeId, &N::Durable) -> N + 'static) -> Self {
+        let n = config.nodes;
+        let slots = (0..n)
+            .map(|i| {
+                let spec = config
+                    .plan
+                    .clocks
+                    .get(i as usize)
+                    .copied()
+                    .unwrap_or(ClockSpec::default());
+                Slot {
+                    node: None,
+                    local: Local {
+                        durable: N::Durable::default(),
+                        clock: NodeClock::new(spec),
+                        rng: derive_rng(config.seed, 1 + u64::from(i)),
+                        live_timers: BTreeSet::new(),
+                        incarnation: 0,
+                        up: false,
+                        paused_until: Time::ZERO,
+                        slow_per_event: Duration::ZERO,
+                        slow_until: Time::ZERO,
+                        busy_until: Time::ZERO,
+                    },
+                }
+            })
+            .collect();
+        let mut world = World {
+            queue: Queue::new(),
+            nodes: n,
+            tracing: config.trace,
+            trace: Trace {
+                seed: config.seed,
+                nodes: n,
+                events: Vec::new(),
+            },
+            net: config.plan.network.clone(),
+            net_rng: derive_rng(config.seed, 0),
+            cuts: Cuts::new(n as usize),
+            next_msg_id: 1,
+            next_timer_id: 1,
+            next_partition_id: 1,
+            history: History::default(),
+            clients: Vec::new(),
+            client_timeout: config.client_timeout,
+            deliveries: 0,
+        };
+        for i in 0..n {
+            world.push(
+                Time::ZERO,
+                Item::Start {
+                    node: NodeId(i),
+                    restart: false,
+                },
+            );
+        }
+        for tf in config.plan.sorted_faults() {
+            world.push(tf.at, Item::Fault(tf.fault));
+        }
+        Simulation {
+            slots,
+            world,
+            make: Box::new(make),
+            workload: None,
+            workload_rng: derive_rng(config.seed, u64::MAX),
+            monitors: Vec::new(),
+            now: Time::ZERO,
+            steps: 0,
+            step_budget: config.step_budget,
+            seed: config.seed,
+            halted: None,
+        }
+    }
+
+    /// Adds `clients` closed-loop clients whose operations come from `workload`.
+    pub fn clients(mut self, clients: u32, workload: impl Workload<N> + 'static) -> Self {
+        for client in 0..clients {
+            self.world.clients.push(ClientState {
+                next_seq: 0,
+                outstanding: None,
+            });
+            self.world.push(Time::ZERO, Item::ClientNext { client });
+        }
+        self.workload = Some(Box::new(workload));
+        self
+    }
+
+    /// Adds an invariant checked after every event, on real time; a violation halts the run.
+    pub fn monitor(
+        mut self,
+        name: impl Into<String>,
+        check: impl FnMut(&View<'_, N>) -> Result<(), String> + 'static,
+    ) -> Self {
+        self.monitors.push((name.into(), Box::new(check)));
+        self
+    }
+
+    /// Runs every event up to and including `end`, then sets the clock to `end`.
+    pub fn run_until(&mut self, end: Time) -> Result<(), Halt> {
+        if let Some(halt) = &self.halted {
+            return Err(halt.clone());
+        }
+        while self.world.queue.next_time().is_some_and(|t| t <= end) {
+            let (time, item) = self.world.queue.pop().expect("peeked");
+            self.now = time;
+            self.steps += 1;
+            if self.steps > self.step_budget {
+                return Err(self.halt(HaltReason::StepBudget {
+                    steps: self.step_budget,
+                }));
+            }
+            self.handle(item)?;
+            if !self.monitors.is_empty() {
+                self.check_monitors()?;
+            }
+        }
+        self.now = self.now.max(end);
+        Ok(())
+    }
+
+    /// Runs for `duration` more of real time.
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), Halt> {
+        self.run_until(self.now + duration)
+    }
+
+    /// Runs until no event is left (nodes that keep timers running never get there: use
+    /// [`run_until`](Simulation::run_until) for them).
+    pub fn run(&mut self) -> Result<(), Halt> {
+        self.run_until(Time::MAX)
+    }
+
+    /// Real (simulated) time now.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The node, if it is up.
+    pub fn node(&self, id: NodeId) -> Option<&N> {
+        self.slots[id.index()].node.as_ref()
+    }
+
+    /// The node's durable state.
+    pub fn durable(&self, id: NodeId) -> &N::Durable {
+        &self.slots[id.index()].local.durable
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        &self.world.trace
+    }
+
+    /// The client history so far; operations still outstanding are `Pending`.
+    pub fn history(&self) -> &History<N::Request, N::Response> {
+        &self.world.history
+    }
+
+    /// How many messages were handed to nodes.
+    pub fn deliveries(&self) -> u64 {
+        self.world.deliveries
+    }
+
+    /// How many events were handled.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Invokes one client operation at `node` at real time `at`, outside any workload (for
+    /// scenarios and unit tests). Its outcome lands in the history like any other.
+    pub fn invoke(&mut self, at: Time, node: NodeId, request: N::Request) -> OpId {
+        let client = self.world.clients.len() as u32;
+        self.world.clients.push(ClientState {
+            next_seq: 0,
+            outstanding: None,
+        });
+        self.invoke_for(client, at, node, request)
+    }
+
+    fn invoke_for(&mut self, client: u32, at: Time, node: NodeId, request: N::Request) -> OpId {
+        let state = &mut self.world.clients[client as usize];
+        let op = OpId {
+            client,
+            seq: state.next_seq,
+        };
+        state.next_seq += 1;
+        state.outstanding = Some(self.world.history.ops.len());
+        self.world.history.ops.push(OpRecord {
+            op,
+            node,
+            request: request.clone(),
+            invoked: at,
+            outcome: Outcome::Pending,
+        });
+        if self.world.tracing {
+            self.world.record(
+                at,
+                EventKind::Request {
+                    node,
+                    client,
+                    op: op.seq,
+                    request: format!("{request:?}"),
+                },
+            );
+        }
+        self.world.push(
+            at,
+            Item::ForNode {
+                node,
+                event: NodeEvent::Request { op, request },
+                incarnation: None,
+                charged: false,
+            },
+        );
+        let timeout = self.world.client_timeout;
+        self.world.push(at + timeout, Item::ClientTimeout { op });
+        op
+    }
+
+    fn halt(&mut self, reason: HaltReason) -> Halt {
+        if self.world.tracing {
+            let text = match &reason {
+                HaltReason::Panic { node, message, .. } => format!("{node} panicked: {message}"),
+                HaltReason::Monitor { name, message } => format!("{name}: {message}"),
+                HaltReason::StepBudget { steps } => format!("step budget of {steps} spent"),
+            };
+            self.world
+                .record(self.now, EventKind::Halt { reason: text });
+        }
+        let halt = Halt {
+            reason,
+            time: self.now,
+            seed: self.seed,
+            timeline: render::text::tail(&self.world.trace, 40),
+        };
+        self.halted = Some(halt.clone());
+        halt
+    }
+
+    fn check_monitors(&mut self) -> Result<(), Halt> {
+        let view = View {
+            time: self.now,
+            slots: &self.slots,
+        };
+        let mut failure = None;
+        for (name, check) in &mut self.monitors {
+            if let Err(message) = check(&view) {
+                failure = Some(HaltReason::Monitor {
+                    name: name.clone(),
+                    message,
+                });
+                break;
+            }
+        }
+        match failure {
+            Some(reason) => Err(self.halt(reason)),
+            None => Ok(()),
+        }
+    }
+
+    fn handle(&mut self, item: Item<N>) -> Result<(), Halt> {
+        let now = self.now;
+        match item {
+            Item::Start { node, restart } => self.start(node, restart),
+            Item::ForNode {
+                node,
+                event,
+                incarnation,
+                charged,
+            } => self.for_node(node, event, incarnation, charged),
+            Item::Fault(fault) => {
+                self.apply_fault(fault);
+                Ok(())
+            }
+            Item::Resume { node } => {
+                let local = &mut self.slots[node.index()].local;
+                if local.up && local.paused_until == now {
+                    self.world.record_if(now, || EventKind::Resume { node });
+                }
+                Ok(())
+            }
+            Item::SlowEnd { node } => {
+                let local = &mut self.slots[node.index()].local;
+                if local.slow_until == now {
+                    local.slow_per_event = Duration::ZERO;
+                    self.world.record_if(now, || EventKind::SlowEnd { node });
+                }
+                Ok(())
+            }
+            Item::Heal {
+                id,
+                links,
+                description,
+            } => {
+                self.world.cuts.remove(&links);
+                self.world
+                    .record_if(now, || EventKind::Heal { id, description });
+                Ok(())
+            }
+            Item::ClientNext { client } => {
+                let Some(workload) = self.workload.as_mut() else {
+                    return Ok(());
+                };
+                if let Some(Invocation {
+                    node,
+                    request,
+                    after,
+                }) = workload.next(client, now, &mut self.workload_rng)
+                {
+                    self.invoke_for(client, now + after, node, request);
+                }
+                Ok(())
+            }
+            Item::ClientTimeout { op } => {
+                let state = &mut self.world.clients[op.client as usize];
+                let Some(index) = state.outstanding else {
+                    return Ok(());
+                };
+                let record = &mut self.world.history.ops[index];
+                if record.op != op {
+                    return Ok(());
+                }
+                state.outstanding = None;
+                record.outcome = Outcome::TimedOut { at: now };
+                let node = record.node;
+                self.world.record_if(now, || EventKind::Timeout {
+                    node,
+                    client: op.client,
+                    op: op.seq,
+                });
+                self.world.push(now, Item::ClientNext { client: op.client });
+                Ok(())
+            }
+        }
+    }
+
+    fn start(&mut self, node: NodeId, restart: bool) -> Result<(), Halt> {
+        let now = self.now;
+        let slot = &mut self.slots[node.index()];
+        if slot.local.up {
+            return Ok(());
+        }
+        slot.local.up = true;
+        slot.node = Some((self.make)(node, &slot.local.durable));
+        self.world
+            .record_if(now, || EventKind::Start { node, restart });
+        self.call(node, if restart { "restart" } else { "start" }, |n, ctx| {
+            n.on_start(ctx)
+        })
+    }
+
+    fn crash(&mut self, node: NodeId) {
+        let local = &mut self.slots[node.index()].local;
+        if !local.up {
+            return;
+        }
+        local.up = false;
+        local.incarnation += 1;
+        local.live_timers.clear();
+        local.paused_until = Time::ZERO;
+        self.slots[node.index()].node = None;
+        self.world.record_if(self.now, || EventKind::Crash { node });
+    }
+
+    fn for_node(
+        &mut self,
+        node: NodeId,
+        event: NodeEvent<N>,
+        incarnation: Option<u32>,
+        charged: bool,
+    ) -> Result<(), Halt> {
+        let now = self.now;
+        let local = &mut self.slots[node.index()].local;
+        // Arrival: a message still in the network meets the partitions and the node's state now.
+        let incarnation = match (incarnation, &event) {
+            (Some(i), _) => i,
+            (None, NodeEvent::Deliver { from, .. }) => {
+                let reason = if !local.up {
+                    Some(DropReason::NodeDown)
+                } else if self.world.cuts.is_blocked(*from, node) {
+                    Some(DropReason::Partitioned)
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    self.drop_message(node, event, reason);
+                    return Ok(());
+                }
+                local.incarnation
+            }
+            (None, _) => local.incarnation,
+        };
+        if !local.up || local.incarnation != incarnation {
+            self.drop_message(node, event, DropReason::NodeDown);
+            return Ok(());
+        }
+        if let NodeEvent::Timer { id, .. } = &event
+            && !local.live_timers.contains(id)
+        {
+            return Ok(());
+        }
+        // The gate: a paused node handles nothing until it resumes; a slow one charges each
+        // event its cost, so work queues up behind it.
+        let requeue_at = if local.paused_until > now {
+            Some((local.paused_until, charged))
+        } else if !charged && local.slow_until > now {
+            let at = now.max(local.busy_until) + local.slow_per_event;
+            local.busy_until = at;
+            Some((at, true))
+        } else {
+            None
+        };
+        if let Some((at, charged)) = requeue_at {
+            self.world.push(
+                at,
+                Item::ForNode {
+                    node,
+                    event,
+                    incarnation: Some(incarnation),
+                    charged,
+                },
+            );
+            return Ok(());
+        }
+        match event {
+            NodeEvent::Deliver {
+                from,
+                id,
+                msg,
+                sent,
+                duplicate,
+            } => {
+                self.world.deliveries += 1;
+                if self.world.tracing {
+                    let text = format!("{msg:?}");
+                    self.world.record(
+                        now,
+                        EventKind::Deliver {
+                            from,
+                            to: node,
+                            id,
+                            msg: text,
+                            sent,
+                            duplicate,
+                        },
+                    );
+                }
+                self.call(node, "a message", |n, ctx| n.on_message(ctx, from, msg))
+            }
+            NodeEvent::Timer { id, timer } => {
+                local.live_timers.remove(&id);
+                if self.world.tracing {
+                    let text = format!("{timer:?}");
+                    self.world
+                        .record(now, EventKind::Timer { node, timer: text });
+                }
+                self.call(node, "a timer", |n, ctx| n.on_timer(ctx, timer))
+            }
+            NodeEvent::Request { op, request } => {
+                self.call(node, "a request", |n, ctx| n.on_request(ctx, op, request))
+            }
+        }
+    }
+
+    fn drop_message(&mut self, node: NodeId, event: NodeEvent<N>, reason: DropReason) {
+        if let NodeEvent::Deliver {
+            from,
+            id,
+            msg,
+            sent,
+            ..
+        } = event
+        {
+            self.world.record_if(self.now, || EventKind::Drop {
+                from,
+                to: node,
+                id,
+                msg: format!("{msg:?}"),
+                sent,
+                reason,
+            });
+        }
+    }
+
+    /// Runs one handler of one node, turning a panic into a halt that says where it happened.
+    fn call(
+        &mut self,
+        node: NodeId,
+        during: &str,
+        handler: impl FnOnce(&mut N, &mut Context<'_, N>),
+    ) -> Result<(), Halt> {
+        let slot = &mut self.slots[node.index()];
+        let Some(state) = slot.node.as_mut() else {
+            return Ok(());
+        };
+        let mut ctx = Context {
+            id: node,
+            now: self.now,
+            world: &mut self.world,
+            local: &mut slot.local,
+        };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(state, &mut ctx)));
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(a panic with no message)".to_string());
+                Err(self.halt(HaltReason::Panic {
+                    node,
+                    during: during.to_string(),
+                    message,
+                }))
+            }
+        }
+    }
+
+    fn apply_fault(&mut self, fault: Fault) {
+        let now = self.now;
+        match fault {
+            Fault::Crash {
+                node,
+                restart_after,
+            } => {
+                if node.0 >= self.world.nodes {
+                    return;
+                }
+                self.crash(node);
+                if let Some(after) = restart_after {
+                    self.world.push(
+                        now + after,
+                        Item::Start {
+                            node,
+                            restart: true,
+                        },
+                    );
+                }
+            }
+            Fault::Pause { node, duration } => {
+                let Some(slot) = self.slots.get_mut(node.index()) else {
+                    return;
+                };
+                if !slot.local.up {
+                    return;
+                }
+                let until = (now + duration).max(slot.local.paused_until);
+                slot.local.paused_until = until;
+                self.world
+                    .record_if(now, || EventKind::Pause { node, until });
+                self.world.push(until, Item::Resume { node });
+            }
+            Fault::Slow {
+                node,
+                per_event,
+                duration,
+            } => {
+                let Some(slot) = self.slots.get_mut(node.index()) else {
+                    return;
+                };
+                let until = (now + duration).max(slot.local.slow_until);
+                slot.local.slow_until = until;
+                slot.local.slow_per_event = per_event;
+                let per_event_ns = u64::try_from(per_event.as_nanos()).unwrap_or(u64::MAX);
+                self.world.record_if(now, || EventKind::Slow {
+                    node,
+                    per_event_ns,
+                    until,
+                });
+                self.world.push(until, Item::SlowEnd { node });
+            }
+            Fault::Partition {
+                partition,
+                duration,
+            } => self.partition(partition, duration),
+            Fault::ClockStep { node, by_ns } => {
+                let Some(slot) = self.slots.get_mut(node.index()) else {
+                    return;
+                };
+                slot.local.clock.step_wall(by_ns);
+                self.world
+                    .record_if(now, || EventKind::ClockStep { node, by_ns });
+            }
+        }
+    }
+
+    fn partition(&mut self, partition: Partition, duration: Duration) {
+        let now = self.now;
+        let links = partition.blocked_links(self.world.nodes);
+        let id = self.world.next_partition_id;
+        self.world.next_partition_id += 1;
+        let description = partition.to_string();
+        self.world.cuts.add(&links);
+        if self.world.tracing {
+            self.world.record(
+                now,
+                EventKind::Partition {
+                    id,
+                    description: description.clone(),
+                    blocked: links.clone(),
+                },
+            );
+        }
+        self.world.push(
+            now + duration,
+            Item::Heal {
+                id,
+                links,
+                description,
+            },
+        );
+    }
+}
+
+impl<N: Node> World<N> {
+    /// Records an event if tracing is on, building it only then.
+    fn record_if(&mut self, time: Time, kind: impl FnOnce() -> EventKind) {
+        if self.tracing {
+            self.record(time, kind());
+        }
+    }
+}

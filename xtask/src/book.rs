@@ -1,0 +1,244 @@
+//! Builds the book in-process with mdBook's library: the table of contents comes from
+//! `course.toml`, and our preprocessor replaces `{{#timeline SLUG/NAME}}` with the SVG that the
+//! simulator draws for that scenario of the solution, and `{{#agenda}}` with the workshop
+//! agendas computed from the chapters' minutes.
+
+use crate::agenda;
+use crate::course::{Chapter, Course};
+use crate::scenario;
+use mdbook_driver::MDBook;
+use mdbook_driver::book::{Book, BookItem};
+use mdbook_driver::config::Config;
+use mdbook_driver::errors::{Error, Result};
+use mdbook_preprocessor::{Preprocessor, PreprocessorContext};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The table of contents: front matter, the chapters in course order, the instructor guide.
+fn summary(course: &Course) -> String {
+    let mut toc = String::from(
+        "# Summary\n\n[Introduction](introduction.md)\n[How to read a timeline](reading-timelines.md)\n",
+    );
+    // The warm-up (number 0) is front matter, so that mdBook numbers chapters from 1.
+    for chapter in course.chapters.iter().filter(|c| c.number == 0) {
+        toc.push_str(&format!(
+            "[{}](<{}>)\n",
+            chapter.title,
+            chapter.page_in_book().display()
+        ));
+    }
+    toc.push_str("\n# Chapters\n\n");
+    for chapter in course.chapters.iter().filter(|c| c.number > 0) {
+        toc.push_str(&format!(
+            "- [{}](<{}>)\n",
+            chapter.title,
+            chapter.page_in_book().display()
+        ));
+    }
+    toc.push_str("\n---\n\n[Running the workshop](instructors.md)\n");
+    toc
+}
+
+/// Builds the HTML into `target/book` and returns that folder.
+pub fn build(root: &Path) -> std::result::Result<PathBuf, String> {
+    let course = Course::load(root)?;
+    let book_dir = root.join("book");
+    let summary = mdbook_summary::parse_summary(&summary(&course))
+        .map_err(|e| format!("the generated table of contents: {e:#}"))?;
+    let config = Config::from_disk(book_dir.join("book.toml"))
+        .map_err(|e| format!("book/book.toml: {e:#}"))?;
+    let mut book = MDBook::load_with_config_and_summary(&book_dir, config, summary)
+        .map_err(|e| format!("loading the book: {e:#}"))?;
+    book.with_preprocessor(Workbook {
+        root: root.to_path_buf(),
+        course,
+    });
+    book.build()
+        .map_err(|e| format!("building the book: {e:#}"))?;
+    Ok(book.build_dir_for("html"))
+}
+
+/// Our preprocessor: timelines and agendas.
+struct Workbook {
+    root: PathBuf,
+    course: Course,
+}
+
+const TIMELINE: &str = "{{#timeline ";
+const AGENDA: &str = "{{#agenda}}";
+
+impl Preprocessor for Workbook {
+    fn name(&self) -> &str {
+        "workbook"
+    }
+
+    fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
+        let src = ctx.root.join(&ctx.config.book.src);
+        let mut rendered: BTreeMap<String, String> = BTreeMap::new();
+        let mut failure = None;
+        book.for_each_mut(|item| {
+            let BookItem::Chapter(chapter) = item else {
+                return;
+            };
+            if failure.is_some() {
+                return;
+            }
+            let source = chapter
+                .source_path
+                .as_ref()
+                .map(|p| src.join(p))
+                .unwrap_or_default();
+            match self.expand(&chapter.content, &source, &mut rendered) {
+                Ok(content) => chapter.content = content,
+                Err(e) => failure = Some(e),
+            }
+        });
+        match failure {
+            Some(e) => Err(Error::msg(e)),
+            None => Ok(book),
+        }
+    }
+}
+
+/// The 1-based line of `needle` in the page's source file, for error messages.
+fn line_of(source: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(source)
+        .ok()
+        .and_then(|text| text.lines().position(|l| l.contains(needle)))
+        .map_or(0, |i| i + 1)
+}
+
+impl Workbook {
+    fn expand(
+        &self,
+        content: &str,
+        source: &Path,
+        rendered: &mut BTreeMap<String, String>,
+    ) -> std::result::Result<String, String> {
+        let mut out = String::with_capacity(content.len());
+        let mut rest = content;
+        loop {
+            let next_timeline = rest.find(TIMELINE);
+            let next_agenda = rest.find(AGENDA);
+            let (start, is_agenda) = match (next_timeline, next_agenda) {
+                (None, None) => break,
+                (Some(t), Some(a)) if a < t => (a, true),
+                (Some(t), _) => (t, false),
+                (None, Some(a)) => (a, true),
+            };
+            out.push_str(&rest[..start]);
+            if is_agenda {
+                out.push_str(&agenda::render(&self.course));
+                rest = &rest[start + AGENDA.len()..];
+                continue;
+            }
+            let after = &rest[start + TIMELINE.len()..];
+            let end = after.find("}}").ok_or_else(|| {
+                format!(
+                    "{}:{}: unclosed {{{{#timeline",
+                    source.display(),
+                    line_of(source, TIMELINE)
+                )
+            })?;
+            let reference = after[..end].trim().to_string();
+            let directive = format!("{TIMELINE}{}", &after[..end]);
+            if !rendered.contains_key(&reference) {
+                let figure = self.timeline(&reference).map_err(|e| {
+                    format!(
+                        "{}:{}: {{{{#timeline {reference}}}}}: {e}",
+                        source.display(),
+                        line_of(source, &directive)
+                    )
+                })?;
+                rendered.insert(reference.clone(), figure);
+            }
+            out.push_str(&rendered[&reference]);
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn chapter(&self, slug: &str) -> std::result::Result<&Chapter, String> {
+        self.course.chapter(slug)
+    }
+
+    /// The figure for one scenario: its SVG, a caption, and the command that replays it.
+    fn timeline(&self, reference: &str) -> std::result::Result<String, String> {
+        let (slug, name) = scenario::split(reference)?;
+        let chapter = self.chapter(slug)?;
+        let listed = scenario::list(&self.root, chapter)?;
+        let Some(entry) = listed.iter().find(|s| s.name == name) else {
+            let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!(
+                "no scenario {name:?} in {slug}; there are: {}",
+                names.join(", ")
+            ));
+        };
+        let trace = scenario::trace(&self.root, chapter, name, None)?;
+        let svg = sim::render::svg::render(
+            &trace,
+            &sim::render::svg::SvgOptions {
+                title: Some(entry.title.clone()),
+                ..sim::render::svg::SvgOptions::default()
+            },
+        );
+        // Markdown ends an HTML block at a blank line, so the figure must have none.
+        let svg: String = svg
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(format!(
+            "\n<figure class=\"timeline\" id=\"timeline-{slug}-{name}\">\n{svg}\n<figcaption>{} \
+             <span class=\"replay\">Replay it: <code>cargo xtask scenario {slug}/{name}</code></span>\
+             </figcaption>\n</figure>\n",
+            escape(&entry.title)
+        ))
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_of_contents_follows_the_course() {
+        let course: Course = toml::from_str(
+            r#"
+            [[chapter]]
+            slug = "warm-up"
+            number = 0
+            title = "Warm-up"
+            page = "book/src/00-warm-up.md"
+            exercise = "e"
+            solution = "s"
+            minutes = 30
+            objectives = []
+            hints = ["a", "b", "c"]
+            [[chapter]]
+            slug = "fd"
+            number = 1
+            title = "Is it dead?"
+            page = "book/src/01-fd.md"
+            exercise = "e"
+            solution = "s"
+            minutes = 90
+            objectives = []
+            hints = ["a", "b", "c"]
+            "#,
+        )
+        .unwrap();
+        let toc = summary(&course);
+        assert!(
+            toc.contains("[Warm-up](<00-warm-up.md>)\n\n# Chapters\n\n- [Is it dead?](<01-fd.md>)")
+        );
+        assert!(mdbook_summary::parse_summary(&toc).is_ok());
+    }
+}

@@ -1,0 +1,299 @@
+//! The project's automation: `cargo xtask serve` shows the book, `cargo xtask test` runs every
+//! check CI runs, and a learner's `progress`, `hint` and an instructor's `scenario`.
+
+mod agenda;
+mod book;
+mod checks;
+mod course;
+mod learner;
+mod porcupine;
+mod scenario;
+mod serve;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use course::Course;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(about = "Automation for the workbook: book, checks, hints, scenarios")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Svg,
+    Perfetto,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the book and serve it on 127.0.0.1.
+    Serve {
+        /// The first port to try.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Build the book's HTML into target/book.
+    Book,
+    /// Which exercises pass.
+    Progress,
+    /// The next hint for an exercise.
+    Hint {
+        /// The chapter's slug, e.g. failure-detector.
+        slug: String,
+        /// Forget which hints were shown.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Run a named scenario of a chapter's solution and print or write its timeline.
+    Scenario {
+        /// SLUG/NAME, e.g. failure-detector/gc-pause.
+        reference: String,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Write to this file instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Every check, as CI runs them.
+    Test,
+    /// Check the linearizability checker against the published Porcupine verdicts.
+    Porcupine {
+        /// The folder holding `jepsen/` and `kv/` (default: ../shared/data/porcupine).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Runs cargo in the workspace root, streaming its output; true if it succeeded.
+fn run_cargo(args: &[&str]) -> bool {
+    eprintln!("$ cargo {}", args.join(" "));
+    Command::new(cargo())
+        .args(args)
+        .current_dir(root())
+        .env("INSTA_UPDATE", "no")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn test() -> Result<bool, String> {
+    let root = root();
+    let course = Course::load(&root)?;
+    let mut exclude = Vec::new();
+    for chapter in &course.chapters {
+        exclude.extend(["--exclude".to_string(), chapter.slug.clone()]);
+    }
+    let mut crate_tests = vec!["test", "--workspace", "--locked"];
+    crate_tests.extend(exclude.iter().map(String::as_str));
+    let solutions = [
+        "--manifest-path",
+        "solutions/Cargo.toml",
+        "--target-dir",
+        "target/solutions",
+        "--workspace",
+        "--locked",
+        "--all-targets",
+    ];
+    let mut clippy_solutions = vec!["clippy"];
+    clippy_solutions.extend(solutions);
+    let mut clippy_mistakes = clippy_solutions.clone();
+    clippy_mistakes.push("--all-features");
+    for args in [&mut clippy_solutions, &mut clippy_mistakes] {
+        args.extend(["--", "-D", "warnings"]);
+    }
+    let book_dir = root.join("target/book");
+    type Check<'a> = (&'a str, Box<dyn Fn() -> bool + 'a>);
+    let checks: Vec<Check> = vec![
+        (
+            "fmt",
+            Box::new(|| run_cargo(&["fmt", "--all", "--", "--check"])),
+        ),
+        (
+            "fmt (solutions)",
+            Box::new(|| {
+                run_cargo(&[
+                    "fmt",
+                    "--manifest-path",
+                    "solutions/Cargo.toml",
+                    "--all",
+                    "--",
+                    "--check",
+                ])
+            }),
+        ),
+        (
+            "clippy",
+            Box::new(|| {
+                run_cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+            }),
+        ),
+        (
+            "clippy (solutions)",
+            Box::new(|| run_cargo(&clippy_solutions)),
+        ),
+        (
+            "clippy (solutions with every mistake)",
+            Box::new(|| run_cargo(&clippy_mistakes)),
+        ),
+        ("crate tests", Box::new(|| run_cargo(&crate_tests))),
+        (
+            "solutions pass their exercises' tests",
+            Box::new(|| checks::solutions_pass(&root, &course)),
+        ),
+        (
+            "exercises fail only through todo!()",
+            Box::new(|| checks::exercises_fail_only_through_todo(&root, &course)),
+        ),
+        (
+            "classic mistakes are rejected",
+            Box::new(|| checks::mistakes_rejected(&root, &course)),
+        ),
+        (
+            "lincheck gives the published verdicts",
+            Box::new(|| porcupine::check(&porcupine::default_data(&root))),
+        ),
+        (
+            "the book builds with its timelines",
+            Box::new(|| match book::build(&root) {
+                Ok(dir) => {
+                    println!("book built in {}", dir.display());
+                    true
+                }
+                Err(e) => {
+                    println!("{e}");
+                    false
+                }
+            }),
+        ),
+        (
+            "the book's links resolve",
+            Box::new(|| checks::links_resolve(&book_dir)),
+        ),
+        (
+            "a browser renders every page",
+            Box::new(|| checks::browser(&root, &book_dir, &course)),
+        ),
+    ];
+    let mut failed = Vec::new();
+    let mut passed = 0;
+    let all = Instant::now();
+    for (name, check) in &checks {
+        // Host time only reports how long each check took; nothing is decided by it.
+        let started = Instant::now();
+        eprintln!("\n== {name}");
+        if check() {
+            passed += 1;
+            eprintln!("== {name}: ok ({:.1}s)", started.elapsed().as_secs_f64());
+        } else {
+            failed.push(*name);
+            eprintln!(
+                "== {name}: FAILED ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    eprintln!("\nall checks took {:.1}s", all.elapsed().as_secs_f64());
+    if !failed.is_empty() {
+        eprintln!("failed: {}", failed.join("; "));
+    }
+    println!("checks: {passed} passed, {} failed", failed.len());
+    Ok(failed.is_empty())
+}
+
+fn scenario(
+    reference: &str,
+    seed: Option<u64>,
+    format: Format,
+    out: Option<PathBuf>,
+) -> Result<(), String> {
+    let root = root();
+    let course = Course::load(&root)?;
+    let (slug, name) = scenario::split(reference)?;
+    let chapter = course.chapter(slug)?;
+    let trace = scenario::trace(&root, chapter, name, seed)?;
+    let text = match format {
+        Format::Text => sim::render::text::render(&trace),
+        Format::Svg => sim::render::svg::render_default(&trace),
+        Format::Perfetto => sim::render::perfetto::render(&trace),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("wrote {} (seed {})", path.display(), trace.seed);
+            if matches!(format, Format::Perfetto) {
+                println!("open it in https://ui.perfetto.dev or chrome://tracing");
+            }
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn serve(port: u16) -> Result<(), String> {
+    let started = Instant::now();
+    let dir = book::build(&root())?;
+    let (server, port) = serve::bind(port)?;
+    println!(
+        "book built in {:.1}s; serving it at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
+        started.elapsed().as_secs_f64()
+    );
+    serve::run(&server, &dir);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Task::Test => test(),
+        Task::Serve { port } => serve(port).map(|()| true),
+        Task::Book => book::build(&root()).map(|dir| {
+            println!("book built in {}", dir.display());
+            true
+        }),
+        Task::Progress => learner::progress(&root()).map(|()| true),
+        Task::Hint { slug, reset } => learner::hint(&root(), &slug, reset).map(|()| true),
+        Task::Scenario {
+            reference,
+            seed,
+            format,
+            out,
+        } => scenario(&reference, seed, format, out).map(|()| true),
+        Task::Porcupine { data } => Ok(porcupine::check(
+            &data.unwrap_or_else(|| porcupine::default_data(&root())),
+        )),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
