@@ -176,13 +176,8 @@ impl Workbook {
             ));
         };
         let trace = scenario::trace(&self.root, chapter, name, None)?;
-        let svg = sim::render::svg::render(
-            &trace,
-            &sim::render::svg::SvgOptions {
-                title: Some(entry.title.clone()),
-                ..sim::render::svg::SvgOptions::default()
-            },
-        );
+        // The caption carries the title; inside the drawing a long one would be cut off.
+        let svg = sim::render::svg::render_default(&trace);
         // Markdown ends an HTML block at a blank line, so the figure must have none.
         let svg: String = svg
             .lines()

@@ -165,6 +165,8 @@ pub fn links_resolve(book: &Path) -> bool {
             };
             let target = if file.is_empty() {
                 page.clone()
+            } else if let Some(from_root) = file.strip_prefix('/') {
+                book.join(from_root)
             } else {
                 page.parent().expect("in a folder").join(file)
             };
@@ -241,9 +243,12 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
         .map(|c| c.page_in_book().with_extension("html"))
         .collect();
     let mut ok = true;
+    // toc.html is not a page but the sidebar's fallback for readers without JavaScript, a
+    // fragment with no title of its own.
     let pages: Vec<PathBuf> = html_files(book)
         .into_iter()
         .filter_map(|p| p.strip_prefix(book).ok().map(Path::to_path_buf))
+        .filter(|p| p != Path::new("toc.html"))
         .collect();
     for page in &pages {
         let url = format!("http://127.0.0.1:{port}/{}", page.display());

@@ -80,7 +80,13 @@ pub fn status(root: &Path, slug: &str) -> Status {
 
 pub fn progress(root: &Path) -> Result<(), String> {
     let course = Course::load(root)?;
-    println!("{:<4} {:<34} {:<22} exercise", "#", "chapter", "status");
+    let width = course
+        .chapters
+        .iter()
+        .map(|c| c.title.len())
+        .max()
+        .unwrap_or(0);
+    println!("{:<4} {:<width$} {:<22} exercise", "#", "chapter", "status");
     for chapter in &course.chapters {
         let status = match status(root, &chapter.slug) {
             Status::Passing => "passing".to_string(),
@@ -88,7 +94,7 @@ pub fn progress(root: &Path) -> Result<(), String> {
             Status::Failing { failed } => format!("{failed} test(s) failing"),
         };
         println!(
-            "{:<4} {:<34} {:<22} {}",
+            "{:<4} {:<width$} {:<22} {}",
             chapter.number,
             chapter.title,
             status,

@@ -63,7 +63,11 @@ enum Task {
         out: Option<PathBuf>,
     },
     /// Every check, as CI runs them.
-    Test,
+    Test {
+        /// Run only the checks whose name contains this text (e.g. "book", "mistakes").
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Check the linearizability checker against the published Porcupine verdicts.
     Porcupine {
         /// The folder holding `jepsen/` and `kv/` (default: ../shared/data/porcupine).
@@ -95,7 +99,7 @@ fn run_cargo(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn test() -> Result<bool, String> {
+fn test(only: Option<&str>) -> Result<bool, String> {
     let root = root();
     let course = Course::load(&root)?;
     let mut exclude = Vec::new();
@@ -204,7 +208,10 @@ fn test() -> Result<bool, String> {
     let mut failed = Vec::new();
     let mut passed = 0;
     let all = Instant::now();
-    for (name, check) in &checks {
+    let selected = checks
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| name.contains(o)));
+    for (name, check) in selected {
         // Host time only reports how long each check took; nothing is decided by it.
         let started = Instant::now();
         eprintln!("\n== {name}");
@@ -270,7 +277,7 @@ fn serve(port: u16) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
-        Task::Test => test(),
+        Task::Test { only } => test(only.as_deref()),
         Task::Serve { port } => serve(port).map(|()| true),
         Task::Book => book::build(&root()).map(|dir| {
             println!("book built in {}", dir.display());

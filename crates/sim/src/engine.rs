@@ -11,9 +11,11 @@ use crate::time::{NodeId, Time};
 use crate::trace::{DropReason, Event, EventKind, Trace};
 use crate::workload::{History, Invocation, OpRecord, Outcome, Workload};
 use rand::{RngExt, SeedableRng};
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 use std::time::Duration;
 
 /// How to set up a run.
@@ -79,6 +81,8 @@ pub enum HaltReason {
         node: NodeId,
         during: String,
         message: String,
+        /// Where in the source, `file:line`.
+        location: Option<String>,
     },
     /// An invariant monitor found a violation.
     Monitor { name: String, message: String },
@@ -105,11 +109,17 @@ impl fmt::Display for Halt {
                 node,
                 during,
                 message,
-            } => write!(
-                f,
-                "node {node} panicked at {} while handling {during}: {message}",
-                self.time
-            )?,
+                location,
+            } => {
+                write!(
+                    f,
+                    "node {node} panicked at {} while handling {during}: {message}",
+                    self.time
+                )?;
+                if let Some(location) = location {
+                    write!(f, "\n  at {location}")?;
+                }
+            }
             HaltReason::Monitor { name, message } => write!(
                 f,
                 "invariant \"{name}\" violated at {}: {message}",
@@ -428,6 +438,35 @@ pub struct Simulation<N: Node> {
     halted: Option<Halt>,
 }
 
+thread_local! {
+    /// Set while a node's handler runs on this thread, so the panic hook knows the panic is
+    /// one the simulator catches and reports itself.
+    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
+    /// Where the last caught handler panic happened.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+/// Keeps the default hook from printing panics that the simulator catches: the halt report
+/// says all of it once, and a property test that shrinks would otherwise print the same
+/// `todo!()` panic dozens of times. Every other panic still goes to the previous hook.
+fn install_quiet_hook() {
+    QUIET_HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_HANDLER.with(Cell::get) {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// A stream of the run's randomness for one concern (the network, a node, the clients), so that
 /// adding a draw in one place does not shift every other.
 fn derive_rng(seed: u64, stream: u64) -> SimRng {
@@ -442,6 +481,7 @@ impl<N: Node> Simulation<N> {
     /// A run of `config.nodes` nodes, each built by `make(id, durable)` at the start (with
     /// default durable state) and again after each restart (with what it had persisted).
     pub fn new(config: Config, make: impl Fn(NodeId, &N::Durable) -> N + 'static) -> Self {
+        install_quiet_hook();
         let n = config.nodes;
         let slots = (0..n)
             .map(|i| {
@@ -940,7 +980,9 @@ impl<N: Node> Simulation<N> {
             world: &mut self.world,
             local: &mut slot.local,
         };
+        IN_HANDLER.with(|flag| flag.set(true));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(state, &mut ctx)));
+        IN_HANDLER.with(|flag| flag.set(false));
         match outcome {
             Ok(()) => Ok(()),
             Err(payload) => {
@@ -949,10 +991,12 @@ impl<N: Node> Simulation<N> {
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "(a panic with no message)".to_string());
+                let location = PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
                 Err(self.halt(HaltReason::Panic {
                     node,
                     during: during.to_string(),
                     message,
+                    location,
                 }))
             }
         }

@@ -481,10 +481,11 @@ fn a_panicking_node_stops_the_run_with_where_and_when() {
     let text = halt.to_string();
     assert!(
         text.starts_with(
-            "node n0 panicked at 7.000ms while handling a timer: not yet implemented: implement the timer\nseed: 99"
+            "node n0 panicked at 7.000ms while handling a timer: not yet implemented: implement the timer\n  at crates/sim/tests/faults.rs:"
         ),
         "{text}"
     );
+    assert!(text.contains("\nseed: 99\n"), "{text}");
     assert!(text.contains("» about to fail"), "{text}");
     assert!(sim.run_until(ms(200)).is_err(), "a halted run stays halted");
 }

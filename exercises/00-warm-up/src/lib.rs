@@ -1,0 +1,162 @@
+//! # Warm-up: ping, and retry until you hear back
+//!
+//! The exercise of the warm-up chapter, `book/src/00-warm-up.md`. You write a node that pings a
+//! peer and sends the ping again when no answer comes back in time. There is nothing clever in
+//! it: the point is to learn the node API ([`sim::Node`], [`sim::Context`]), the simulator and
+//! what a failing test tells you, before the chapters that build real mechanisms.
+//!
+//! Run the tests from this folder with `cargo test` (or `cargo test -p warm-up` from the
+//! workspace root). As shipped they fail with "not yet implemented": replace each `todo!()`.
+//!
+//! ## The protocol, exactly
+//!
+//! The tests compare the timeline of one fixed run with a stored one, byte for byte, so the
+//! protocol is specified down to the order of calls. Any implementation that follows these rules
+//! produces that timeline.
+//!
+//! **Every node answers pings.** When `Msg::Ping(n)` arrives from a node, send `Msg::Pong(n)`
+//! back to that node at once. Answer every copy, even of a ping you answered before: you cannot
+//! know whether your first answer arrived, and answering twice does no harm.
+//!
+//! **A node built with [`Pinger::new`] also pings** `config.peer`, `config.count` times, with the
+//! pings numbered 0, 1, 2, ...:
+//!
+//! 1. *Sending ping `n`* means two calls, in this order: `ctx.send(peer, Msg::Ping(n))`, then
+//!    `ctx.set_timer(retry_after, Timer::Retry(n))`, keeping the returned [`TimerId`].
+//! 2. On start, if `count > 0`, send ping 0.
+//! 3. When `Timer::Retry(n)` fires, no pong came back within `retry_after`: send ping `n` again,
+//!    as in rule 1 (same number, new retry timer).
+//! 4. When `Msg::Pong(n)` arrives and `n` is the ping in flight (the current number, not yet
+//!    acknowledged): note exactly `acked n` (`ctx.note(format!("acked {n}"))`), cancel the retry
+//!    timer, and, if `n + 1 < count`, set a timer `Timer::Next` for `interval`.
+//! 5. When `Timer::Next` fires, send ping `n + 1` as in rule 1.
+//! 6. Ignore every other pong: an answer to an earlier ping, a second answer to the ping already
+//!    acknowledged, anything after the last ping. Ignoring means no note, no message, no timer.
+//!
+//! A node built with [`Pinger::ponger`] sends no pings; it only answers them.
+//!
+//! Timers run on the node's own monotonic clock, which is what [`Context::set_timer`] uses: you
+//! never read a clock yourself in this exercise.
+//!
+//! ## What the tests check
+//!
+//! - `tests/snapshots.rs`: the timeline of a run where the first ping meets a partition, a pong
+//!   is dropped, and the ponger pauses, against `tests/snapshots/snapshots__timeline.snap`.
+//! - `tests/properties.rs`: over many random fault plans (loss, duplication, reordering,
+//!   partitions that heal), every ping is eventually acked (`delivery`), and acks are noted in
+//!   order, once each, each on the arrival of its own pong (`order`).
+
+use sim::{Context, Node, NodeId, TimerId};
+use std::time::Duration;
+
+// ANCHOR: messages
+/// What nodes send each other. The number is the ping's sequence number; a pong carries the
+/// number of the ping it answers, which is how the pinger tells an answer to the ping in flight
+/// from an answer to an earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    Ping(u64),
+    Pong(u64),
+}
+
+/// What the pinger's timers carry when they fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// No pong came back for ping `n` within `retry_after`: send it again.
+    Retry(u64),
+    /// The pause between an acknowledged ping and the next one is over.
+    Next,
+}
+// ANCHOR_END: messages
+
+// ANCHOR: config
+/// What a pinger does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PingConfig {
+    /// The node to ping.
+    pub peer: NodeId,
+    /// How many pings to send, numbered `0..count`.
+    pub count: u64,
+    /// How long to wait after a ping is acknowledged before sending the next one.
+    pub interval: Duration,
+    /// How long to wait for a pong before sending the same ping again.
+    pub retry_after: Duration,
+}
+// ANCHOR_END: config
+
+// ANCHOR: state
+/// A node that answers pings and, if it has a [`PingConfig`], sends them.
+///
+/// The fields are a suggestion: they are all the state the protocol needs. Change them if you
+/// like; the tests only build nodes with [`Pinger::new`] and [`Pinger::ponger`].
+#[derive(Clone, Debug)]
+pub struct Pinger {
+    /// What to ping and how; `None` for a node that only answers.
+    pub config: Option<PingConfig>,
+    /// The number of the current ping: the one in flight, or the one just acknowledged.
+    pub seq: u64,
+    /// Whether the current ping's pong has arrived.
+    pub acked: bool,
+    /// The retry timer of the ping in flight, kept to cancel it when the pong arrives.
+    pub retry: Option<TimerId>,
+}
+
+impl Pinger {
+    /// A node that pings `config.peer` (and answers pings too).
+    pub fn new(config: PingConfig) -> Pinger {
+        Pinger {
+            config: Some(config),
+            seq: 0,
+            acked: false,
+            retry: None,
+        }
+    }
+
+    /// A node that only answers pings.
+    pub fn ponger() -> Pinger {
+        Pinger {
+            config: None,
+            seq: 0,
+            acked: false,
+            retry: None,
+        }
+    }
+}
+// ANCHOR_END: state
+
+// ANCHOR: handlers
+impl Pinger {
+    /// Sends ping `seq` to the peer and sets its retry timer (rule 1). Only a node with a
+    /// config calls it.
+    pub fn send_ping(&mut self, ctx: &mut Context<'_, Self>, seq: u64) {
+        let _ = (ctx, seq);
+        todo!("send Msg::Ping(seq) to the peer, then set Timer::Retry(seq) and keep its id")
+    }
+}
+
+impl Node for Pinger {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = ();
+    type Response = ();
+    type Durable = ();
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let _ = ctx;
+        todo!("if this node pings and count > 0, send ping 0")
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        let _ = (ctx, from, msg);
+        todo!(
+            "answer Ping(n) with Pong(n); on the Pong of the ping in flight, note `acked n`, \
+             cancel the retry timer and set Timer::Next if pings remain; ignore other pongs"
+        )
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        let _ = (ctx, timer);
+        todo!("on Retry(n), send ping n again; on Next, send the next ping")
+    }
+}
+// ANCHOR_END: handlers

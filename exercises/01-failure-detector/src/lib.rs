@@ -1,0 +1,281 @@
+//! Chapter 1 of *Distributed Systems, Like It or Not*: **Is it dead, or just slow?**
+//!
+//! Read the chapter first: `book/src/01-failure-detector.md` (or `cargo xtask serve` and open
+//! the book). Then build, in this file:
+//!
+//! 1. [`PhiDetector`]: a phi accrual failure detector (Hayashibara et al., 2004) that watches one
+//!    peer and turns the time since its last heartbeat into a suspicion level, `phi`.
+//! 2. [`HeartbeatNode`]: a simulated node that sends heartbeats to every peer, keeps one
+//!    detector per peer, and says on the timeline when it starts and stops suspecting one.
+//!
+//! Every `todo!()` is yours. Run the tests from this folder:
+//!
+//! ```text
+//! cargo test                      # everything
+//! cargo test --test snapshots     # the exact numbers your detector must produce
+//! cargo test --test properties    # the detector under crashes, pauses and a long-tailed network
+//! cargo xtask hint failure-detector   # stuck? one hint at a time
+//! ```
+//!
+//! A failing property prints the timeline around the moment it broke and a command that
+//! replays exactly that run.
+
+use sim::{Context, Node, NodeId, Time};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+// ANCHOR: detector
+/// A phi accrual failure detector for **one** peer.
+///
+/// It remembers when the last heartbeat from the peer arrived and the last `window`
+/// inter-arrival times (the gaps between consecutive arrivals). From those it answers one
+/// question: given how heartbeats have been arriving, how surprising is the silence so far?
+/// The answer, `phi`, is `-log10` of the probability that a heartbeat would still be on its way
+/// after this long, so `phi = 1` means "one chance in 10 of hearing nothing for this long",
+/// `phi = 8` one chance in 10^8. A node compares it with a threshold to decide whether to
+/// suspect the peer.
+///
+/// All times come from the observing node's own monotonic clock ([`Context::now`]); the
+/// detector never sees real time, nor the peer's clock.
+///
+/// The numbers must come out exactly as specified below: the snapshot test compares them with
+/// a table, rounded to 3 decimals, so any correct implementation matches it.
+#[derive(Clone, Debug)]
+pub struct PhiDetector {
+    /// The most inter-arrival times kept; older ones are forgotten first.
+    window: usize,
+    /// The smallest standard deviation the detector will assume (see [`PhiDetector::sigma_ms`]).
+    min_std_dev: Duration,
+    /// The last `window` inter-arrival times, oldest at the front.
+    intervals: VecDeque<Duration>,
+    /// When the last heartbeat arrived, if one ever did.
+    last_arrival: Option<Time>,
+}
+// ANCHOR_END: detector
+
+impl PhiDetector {
+    /// A detector that has heard nothing yet. `window` must be at least 1.
+    pub fn new(window: usize, min_std_dev: Duration) -> PhiDetector {
+        assert!(
+            window >= 1,
+            "a window of zero intervals cannot estimate anything"
+        );
+        PhiDetector {
+            window,
+            min_std_dev,
+            intervals: VecDeque::with_capacity(window),
+            last_arrival: None,
+        }
+    }
+
+    /// The most inter-arrival times this detector keeps.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The floor under the standard deviation.
+    pub fn min_std_dev(&self) -> Duration {
+        self.min_std_dev
+    }
+
+    /// How many inter-arrival times the window holds now (0 until the second heartbeat).
+    pub fn samples(&self) -> usize {
+        self.intervals.len()
+    }
+
+    /// When the last heartbeat arrived, on the observer's monotonic clock.
+    pub fn last_arrival(&self) -> Option<Time> {
+        self.last_arrival
+    }
+
+    // ANCHOR: detector_api
+    /// Records a heartbeat that arrived at `arrival` (the observer's monotonic clock).
+    ///
+    /// - The first heartbeat only records its arrival time: there is no gap to measure yet.
+    /// - Every later one pushes `arrival - previous arrival` to the back of the window, then,
+    ///   if the window holds more than `window` intervals, drops the oldest from the front.
+    ///   Then `arrival` becomes the last arrival.
+    ///
+    /// Duplicated heartbeats are not special: each arrival counts, even a gap of zero.
+    pub fn heartbeat(&mut self, arrival: Time) {
+        let _ = arrival;
+        todo!("push the gap since the previous arrival into the window, then remember this arrival")
+    }
+
+    /// The arithmetic mean of the intervals in the window, in milliseconds (0.0 when the window
+    /// is empty).
+    ///
+    /// Convert each interval with `interval.as_secs_f64() * 1000.0`, then divide their sum by
+    /// how many there are.
+    pub fn mean_ms(&self) -> f64 {
+        todo!("the mean of the window's intervals in milliseconds, 0.0 if there are none")
+    }
+
+    /// The standard deviation phi assumes, in milliseconds: the **population** standard
+    /// deviation of the window's intervals, or `min_std_dev` if that is larger (and
+    /// `min_std_dev` when the window is empty).
+    ///
+    /// With `m` the mean and `x1..xn` the intervals in milliseconds, the population standard
+    /// deviation is `sqrt(((x1 - m)^2 + ... + (xn - m)^2) / n)` (divide by `n`, not `n - 1`).
+    ///
+    /// The floor matters: heartbeats on a quiet network arrive so regularly that the measured
+    /// deviation is almost zero, and then a delay of a millisecond looks infinitely unlikely.
+    pub fn sigma_ms(&self) -> f64 {
+        todo!("the population standard deviation of the window, but never below min_std_dev")
+    }
+
+    /// The suspicion level at `now` (the observer's monotonic clock): 0.0 while the window is
+    /// empty, otherwise computed as follows, in `f64`, with times in milliseconds.
+    ///
+    /// 1. `elapsed` = `now - last arrival` (zero if `now` is earlier: `Time - Time` saturates).
+    /// 2. `y = (elapsed - mean) / sigma`, with `mean` from [`mean_ms`](Self::mean_ms) and
+    ///    `sigma` from [`sigma_ms`](Self::sigma_ms): how many standard deviations late the
+    ///    next heartbeat is.
+    /// 3. `e = exp(-y * (1.5976 + 0.070566 * y * y))`. Then `1 / (1 + e)` is a close logistic
+    ///    approximation of the standard normal distribution function at `y` (the one Akka's
+    ///    phi detector uses), so the chance that a heartbeat comes even later than
+    ///    `elapsed` is `1 - 1 / (1 + e)`, which equals `e / (1 + e)`.
+    /// 4. `phi = -log10(e / (1 + e))` when `elapsed > mean`, and
+    ///    `phi = -log10(1 - 1 / (1 + e))` otherwise. The two forms are the same number; each
+    ///    keeps floating-point precision on its side of the mean, so write them exactly so.
+    ///
+    /// phi grows with `elapsed`. Far past the mean `e` underflows to 0 and phi is
+    /// `f64::INFINITY`, which is a fine answer: that silence is not plausible any more.
+    pub fn phi(&self, now: Time) -> f64 {
+        let _ = now;
+        todo!("-log10 of the chance that a heartbeat is still on its way after this long")
+    }
+    // ANCHOR_END: detector_api
+}
+
+// ANCHOR: config
+/// How a [`HeartbeatNode`] heartbeats and judges its peers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectorConfig {
+    /// How often a node sends a heartbeat to every peer.
+    pub interval: Duration,
+    /// How many inter-arrival times each detector remembers.
+    pub window: usize,
+    /// The floor under the standard deviation each detector assumes.
+    pub min_std_dev: Duration,
+    /// Suspect a peer while its phi is **above** this.
+    pub threshold: f64,
+    /// How often a node evaluates phi for every peer.
+    pub check_every: Duration,
+}
+
+impl Default for DetectorConfig {
+    /// A heartbeat every 100 ms, the last 10 gaps, a 10 ms floor, threshold 8 (one chance in
+    /// 10^8 that a live peer is this late), checked every 10 ms.
+    fn default() -> DetectorConfig {
+        DetectorConfig {
+            interval: Duration::from_millis(100),
+            window: 10,
+            min_std_dev: Duration::from_millis(10),
+            threshold: 8.0,
+            check_every: Duration::from_millis(10),
+        }
+    }
+}
+// ANCHOR_END: config
+
+/// What heartbeat nodes send each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// "I am alive." It carries nothing: its arrival time is the whole message.
+    Heartbeat,
+}
+
+/// A heartbeat node's two timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Time to send the next heartbeats.
+    Beat,
+    /// Time to evaluate phi for every peer.
+    Check,
+}
+
+// ANCHOR: node
+/// A node that heartbeats every peer and suspects the ones that fall silent.
+///
+/// What it does, exactly (the snapshot test relies on every step):
+///
+/// - **Start** (`on_start`): send [`Msg::Heartbeat`] to every peer (in `ctx.peers()` order),
+///   then set a [`Timer::Beat`] for `interval` and a [`Timer::Check`] for `check_every`.
+/// - **Beat**: send a heartbeat to every peer, and set the next `Beat` for `interval`.
+/// - **A heartbeat arrives** from a peer: feed `ctx.now()` to that peer's detector (create
+///   it with the config's `window` and `min_std_dev` the first time the peer is heard from).
+///   Nothing else: a node changes its mind only when it checks.
+/// - **Check**: for every peer that has a detector, in increasing id order, compute
+///   `phi(ctx.now())`. If phi is above `threshold` and the peer was not suspected, suspect it
+///   and note `suspect n2` (for peer `n2`, with `ctx.note`); if phi is not above `threshold`
+///   and the peer was suspected, stop suspecting it and note `trust n2`. No note when nothing
+///   changes. Then set the next `Check` for `check_every`.
+///
+/// A peer that was never heard from is never suspected: there is nothing to compare its
+/// silence with. The state is volatile: after a crash the node starts over, trusting everyone.
+#[derive(Clone, Debug)]
+pub struct HeartbeatNode {
+    config: DetectorConfig,
+    /// One detector per peer heard from (a `BTreeMap`, so iterating it is in id order).
+    detectors: BTreeMap<NodeId, PhiDetector>,
+    /// The peers this node suspects now.
+    suspected: BTreeSet<NodeId>,
+}
+// ANCHOR_END: node
+
+impl HeartbeatNode {
+    /// A node with this configuration that has heard from nobody and suspects nobody.
+    pub fn new(config: DetectorConfig) -> HeartbeatNode {
+        HeartbeatNode {
+            config,
+            detectors: BTreeMap::new(),
+            suspected: BTreeSet::new(),
+        }
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Whether this node suspects `peer` right now.
+    pub fn suspects(&self, peer: NodeId) -> bool {
+        self.suspected.contains(&peer)
+    }
+
+    /// Every peer this node suspects right now, in increasing id order.
+    pub fn suspected(&self) -> Vec<NodeId> {
+        self.suspected.iter().copied().collect()
+    }
+
+    /// The detector watching `peer`, once `peer` has been heard from.
+    pub fn detector(&self, peer: NodeId) -> Option<&PhiDetector> {
+        self.detectors.get(&peer)
+    }
+}
+
+// ANCHOR: node_impl
+impl Node for HeartbeatNode {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = ();
+    type Response = ();
+    type Durable = ();
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let _ = ctx;
+        todo!("heartbeat every peer, then set the Beat and Check timers")
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        let _ = (ctx, from, msg);
+        todo!("feed the arrival time to the sender's detector (create it the first time)")
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        let _ = (ctx, timer);
+        todo!("Beat: heartbeat every peer; Check: judge every peer and note changes; re-arm both")
+    }
+}
+// ANCHOR_END: node_impl
