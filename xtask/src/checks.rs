@@ -2,8 +2,8 @@
 //! only through `todo!()`, solutions pass the exercises' tests, classic mistakes are rejected
 //! for the right reason, the book's links resolve, and a real browser renders every page.
 
-use crate::course::Course;
 use crate::learner::{cargo_test, failures};
+use book::Course;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! What a learner runs: `progress` (which exercises pass) and `hint` (the next hint).
 
-use crate::course::Course;
+use book::Course;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

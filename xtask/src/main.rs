@@ -1,17 +1,13 @@
 //! The project's automation: `cargo xtask serve` shows the book, `cargo xtask test` runs every
 //! check CI runs, and a learner's `progress`, `hint` and an instructor's `scenario`.
 
-mod agenda;
-mod book;
 mod checks;
-mod course;
 mod learner;
 mod porcupine;
-mod scenario;
 mod serve;
 
+use book::{Course, scenario};
 use clap::{Parser, Subcommand, ValueEnum};
-use course::Course;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;

@@ -10,8 +10,10 @@
 //! }
 //! ```
 //!
-//! The binary speaks a two-command protocol that xtask uses: with no arguments it prints the
-//! list of scenarios as JSON; with `NAME [SEED]` it prints that run's trace as JSON.
+//! The binary speaks a small protocol that xtask uses: with no arguments it prints the list of
+//! scenarios as JSON; with `NAME [SEED]` it prints that run's trace as JSON. A solution can also
+//! offer [`Table`]s (measurements the page shows as a table, computed at build time) through
+//! [`main_with_tables`]; `--table NAME` prints one as Markdown.
 
 use crate::trace::Trace;
 use serde::Serialize;
@@ -30,6 +32,15 @@ pub struct Scenario {
     pub run: fn(u64) -> Result<Trace, String>,
 }
 
+/// A named table of measurements, computed by running the solution at build time
+/// (`{{#table SLUG/NAME}}` in a page).
+#[derive(Clone, Copy, Debug)]
+pub struct Table {
+    pub name: &'static str,
+    /// Runs the measurement and returns a Markdown table, or an error saying why it could not.
+    pub run: fn() -> Result<String, String>,
+}
+
 #[derive(Serialize)]
 struct Listed<'a> {
     name: &'a str,
@@ -39,7 +50,28 @@ struct Listed<'a> {
 
 /// The scenario binary's entry point (see the module docs for the protocol).
 pub fn main(scenarios: &[Scenario]) {
+    main_with_tables(scenarios, &[]);
+}
+
+/// The entry point of a scenario binary that also offers tables.
+pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--table") {
+        let name = args.get(1).map(String::as_str).unwrap_or("");
+        let Some(table) = tables.iter().find(|t| t.name == name) else {
+            let names: Vec<&str> = tables.iter().map(|t| t.name).collect();
+            eprintln!("no table named {name:?}; there are: {}", names.join(", "));
+            std::process::exit(2);
+        };
+        match (table.run)() {
+            Ok(markdown) => print!("{markdown}"),
+            Err(why) => {
+                eprintln!("table {name} failed: {why}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let Some(name) = args.first() else {
         let list: Vec<Listed> = scenarios
             .iter()

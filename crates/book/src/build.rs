@@ -1,7 +1,8 @@
 //! Builds the book in-process with mdBook's library: the table of contents comes from
 //! `course.toml`, and our preprocessor replaces `{{#timeline SLUG/NAME}}` with the SVG that the
-//! simulator draws for that scenario of the solution, and `{{#agenda}}` with the workshop
-//! agendas computed from the chapters' minutes.
+//! simulator draws for that scenario of the solution, `{{#table SLUG/NAME}}` with a table the
+//! solution measures, and `{{#agenda}}` with the workshop agendas computed from the chapters'
+//! minutes.
 
 use crate::agenda;
 use crate::course::{Chapter, Course};
@@ -65,6 +66,7 @@ struct Workbook {
 }
 
 const TIMELINE: &str = "{{#timeline ";
+const TABLE: &str = "{{#table ";
 const AGENDA: &str = "{{#agenda}}";
 
 impl Preprocessor for Workbook {
@@ -118,41 +120,47 @@ impl Workbook {
         let mut out = String::with_capacity(content.len());
         let mut rest = content;
         loop {
-            let next_timeline = rest.find(TIMELINE);
-            let next_agenda = rest.find(AGENDA);
-            let (start, is_agenda) = match (next_timeline, next_agenda) {
-                (None, None) => break,
-                (Some(t), Some(a)) if a < t => (a, true),
-                (Some(t), _) => (t, false),
-                (None, Some(a)) => (a, true),
+            let next = [TIMELINE, TABLE, AGENDA]
+                .into_iter()
+                .filter_map(|d| rest.find(d).map(|at| (at, d)))
+                .min();
+            let Some((start, directive)) = next else {
+                break;
             };
             out.push_str(&rest[..start]);
-            if is_agenda {
+            if directive == AGENDA {
                 out.push_str(&agenda::render(&self.course));
                 rest = &rest[start + AGENDA.len()..];
                 continue;
             }
-            let after = &rest[start + TIMELINE.len()..];
+            let after = &rest[start + directive.len()..];
             let end = after.find("}}").ok_or_else(|| {
                 format!(
-                    "{}:{}: unclosed {{{{#timeline",
+                    "{}:{}: unclosed {}",
                     source.display(),
-                    line_of(source, TIMELINE)
+                    line_of(source, directive),
+                    directive.trim()
                 )
             })?;
             let reference = after[..end].trim().to_string();
-            let directive = format!("{TIMELINE}{}", &after[..end]);
-            if !rendered.contains_key(&reference) {
-                let figure = self.timeline(&reference).map_err(|e| {
+            let written = format!("{directive}{}", &after[..end]);
+            let key = format!("{directive}{reference}");
+            if !rendered.contains_key(&key) {
+                let expanded = if directive == TIMELINE {
+                    self.timeline(&reference)
+                } else {
+                    self.table(&reference)
+                };
+                let expanded = expanded.map_err(|e| {
                     format!(
-                        "{}:{}: {{{{#timeline {reference}}}}}: {e}",
+                        "{}:{}: {written}}}}}: {e}",
                         source.display(),
-                        line_of(source, &directive)
+                        line_of(source, &written)
                     )
                 })?;
-                rendered.insert(reference.clone(), figure);
+                rendered.insert(key.clone(), expanded);
             }
-            out.push_str(&rendered[&reference]);
+            out.push_str(&rendered[&key]);
             rest = &after[end + 2..];
         }
         out.push_str(rest);
@@ -161,6 +169,13 @@ impl Workbook {
 
     fn chapter(&self, slug: &str) -> std::result::Result<&Chapter, String> {
         self.course.chapter(slug)
+    }
+
+    /// A table the solution measures at build time, as Markdown.
+    fn table(&self, reference: &str) -> std::result::Result<String, String> {
+        let (slug, name) = scenario::split(reference)?;
+        let markdown = scenario::table(&self.root, self.chapter(slug)?, name)?;
+        Ok(format!("\n{}\n", markdown.trim_end()))
     }
 
     /// The figure for one scenario: its SVG, a caption, and the command that replays it.
@@ -202,6 +217,46 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_scenario_fails_the_build_naming_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("xtask-book-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let page = dir.join("page.md");
+        let text = "# Page\n\nSome prose.\n{{#timeline nowhere/gc-pause}}\n";
+        std::fs::write(&page, text).unwrap();
+        let workbook = Workbook {
+            root: dir.clone(),
+            course: Course {
+                chapters: Vec::new(),
+            },
+        };
+        let error = workbook
+            .expand(text, &page, &mut BTreeMap::new())
+            .unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "{}:4: {{{{#timeline nowhere/gc-pause}}}}: ",
+                page.display()
+            )),
+            "{error}"
+        );
+        assert!(error.contains("no chapter \"nowhere\""), "{error}");
+    }
+
+    #[test]
+    fn text_without_directives_is_left_alone() {
+        let workbook = Workbook {
+            root: PathBuf::new(),
+            course: Course {
+                chapters: Vec::new(),
+            },
+        };
+        let text = "plain {{#include x.rs}} text";
+        let out = workbook.expand(text, Path::new("p.md"), &mut BTreeMap::new());
+        assert_eq!(out.unwrap(), text);
+    }
 
     #[test]
     fn the_table_of_contents_follows_the_course() {

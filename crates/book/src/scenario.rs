@@ -64,6 +64,11 @@ pub fn trace(
     serde_json::from_str(&json).map_err(|e| format!("bad trace from {}/{name}: {e}", chapter.slug))
 }
 
+/// The Markdown of one table a chapter's solution measures.
+pub fn table(root: &Path, chapter: &Chapter, name: &str) -> Result<String, String> {
+    scenario_command(root, chapter, &["--table".to_string(), name.to_string()])
+}
+
 /// `SLUG/NAME` split in two.
 pub fn split(reference: &str) -> Result<(&str, &str), String> {
     reference

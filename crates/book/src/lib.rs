@@ -1,0 +1,11 @@
+//! Builds the workbook's book with mdBook's library, in-process: the chapter list comes from
+//! `course.toml`, and our preprocessor replaces `{{#timeline SLUG/NAME}}`, `{{#table SLUG/NAME}}`
+//! and `{{#agenda}}` with what the chapters' solutions draw and measure at build time.
+
+pub mod agenda;
+pub mod build;
+pub mod course;
+pub mod scenario;
+
+pub use build::build;
+pub use course::{Chapter, Course, Mistake};
