@@ -450,19 +450,6 @@ impl LabelRows {
     fn take(&mut self, row: usize, start: f64, end: f64) {
         self.rows[row].push((start, end));
     }
-
-    /// The row whose labels overlap `start..end` least: where a label goes when no row is
-    /// free.
-    fn least_crowded(&self, start: f64, end: f64) -> usize {
-        let overlap = |row: &Vec<(f64, f64)>| -> f64 {
-            row.iter()
-                .map(|&(a, b)| (end.min(b) - start.max(a)).max(0.0))
-                .sum()
-        };
-        (0..self.rows.len())
-            .min_by(|&a, &b| overlap(&self.rows[a]).total_cmp(&overlap(&self.rows[b])))
-            .unwrap_or(0)
-    }
 }
 
 /// Kinds of mark the legend explains; it lists only those that were drawn, in this order.
@@ -1119,15 +1106,23 @@ impl Body {
         let y = self.plot.lane_y(node);
         let rows = &self.notes[node.index()];
         let full = self.fit_beside(x, &shorten(text, NOTE_MAX_CHARS));
-        let (shown, row) = match rows.free_row(full.start, full.end) {
-            Some(row) => (full, row),
+        let placed = match rows.free_row(full.start, full.end) {
+            Some(row) => Some((full, row)),
             None => {
                 let short = self.fit_beside(x, &shorten(text, NOTE_SHORT_CHARS));
-                let row = rows
-                    .free_row(short.start, short.end)
-                    .unwrap_or_else(|| rows.least_crowded(short.start, short.end));
-                (short, row)
+                rows.free_row(short.start, short.end)
+                    .map(|row| (short, row))
             }
+        };
+        // With every row taken, overlapping text would be unreadable: the marker stays, and
+        // its text is in the hover title (and in the text timeline).
+        let Some((shown, row)) = placed else {
+            let _ = writeln!(
+                self.out,
+                "<g class=\"{class}\"><title>{}</title>{marker}</g>",
+                escape(title)
+            );
+            return;
         };
         self.notes[node.index()].take(row, shown.start, shown.end);
         let (start, end) = (shown.start, shown.end);
@@ -1891,6 +1886,35 @@ mod tests {
         let path = attribute_after(&svg, "class=\"tl-msg\"", "<path", "d");
         assert!(path.starts_with("M44.0 "), "cut at the left edge: {path}");
         assert_well_formed(&svg);
+    }
+
+    #[test]
+    fn crowded_notes_never_overlap_and_keep_their_text_in_titles() {
+        let events: Vec<Event> = (0..30)
+            .map(|i| note(100 + i, 0, &format!("renewed lease {i} until much later")))
+            .chain([note(1000, 0, "the end")])
+            .collect();
+        let svg = render_default(&trace(1, events));
+        assert_well_formed(&svg);
+        for i in 0..30 {
+            assert!(svg.contains(&format!(": renewed lease {i} until much later</title>")));
+        }
+        // Notes 1 ms apart fit side by side in no row: at most one label per row is shown.
+        let labels = svg
+            .split("<g class=\"tl-note\">")
+            .skip(1)
+            .filter(|group| {
+                group
+                    .split("</g>")
+                    .next()
+                    .is_some_and(|g| g.contains("<text"))
+            })
+            .count();
+        assert!(
+            (2..=NOTE_ROWS + 1).contains(&labels),
+            "{labels} labels shown for 31 notes, 30 of them 1 ms apart"
+        );
+        assert!(svg.contains(">the end</text>"));
     }
 
     #[test]

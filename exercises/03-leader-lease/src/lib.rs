@@ -1,0 +1,421 @@
+//! Chapter 3 of *Distributed Systems, Like It or Not*: **Who is in charge?**
+//!
+//! Read the chapter first: `book/src/03-leader-lease.md` (or `cargo xtask serve` and open the
+//! book). Then build, in this file:
+//!
+//! 1. The arithmetic of a lease: [`LeaseConfig::margin`], [`holder_deadline`] and
+//!    [`lease_valid`].
+//! 2. The lease authority's decision, [`Grantor::decide`], with a fencing counter that survives
+//!    a crash, and the storage's check of fencing tokens, [`Resource::accept`].
+//! 3. [`LeaseNode`]: the three handlers that make a grantor, a storage node and candidates out
+//!    of them.
+//!
+//! Every `todo!()` is yours. Run the tests from this folder:
+//!
+//! ```text
+//! cargo test                      # everything
+//! cargo test --test snapshots     # the exact lease timeline your nodes must produce
+//! cargo test --test properties    # one leader at a time, fencing, failover, under faults
+//! cargo xtask hint leader-lease   # stuck? one hint at a time
+//! ```
+//!
+//! A failing property prints the timeline around the moment it broke and a command that
+//! replays exactly that run.
+
+use sim::{Context, Node, NodeId, Time};
+use std::time::Duration;
+
+/// The lease authority: it grants leases and keeps the fencing counter.
+pub const GRANTOR: NodeId = NodeId(0);
+/// The protected resource: a storage node that checks fencing tokens.
+pub const STORAGE: NodeId = NodeId(1);
+
+// ANCHOR: config
+/// How long leases last, how often nodes ask for one, and what the system assumes about clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// How long a lease lasts, on the grantor's clock, from the moment it grants or renews it.
+    pub lease: Duration,
+    /// How often a node that holds a lease asks to renew it (and starts one write).
+    pub renew_every: Duration,
+    /// How often a node that holds no lease asks for one.
+    pub retry_every: Duration,
+    /// How long a write takes to prepare: the time between checking the lease and sending the
+    /// write to the storage.
+    pub work_time: Duration,
+    /// The largest drift, in parts per million, that any node's monotonic clock may have. The
+    /// guarantee holds only while every clock stays within it.
+    pub max_drift_ppm: u32,
+}
+
+impl Default for LeaseConfig {
+    /// A 600 ms lease renewed every 100 ms, a request every 20 ms while not holding one, writes
+    /// that take 50 ms to prepare, and clocks assumed to drift by at most 1% (10,000 ppm).
+    fn default() -> LeaseConfig {
+        LeaseConfig {
+            lease: Duration::from_millis(600),
+            renew_every: Duration::from_millis(100),
+            retry_every: Duration::from_millis(20),
+            work_time: Duration::from_millis(50),
+            max_drift_ppm: 10_000,
+        }
+    }
+}
+// ANCHOR_END: config
+
+// ANCHOR: margin
+impl LeaseConfig {
+    /// How much earlier than the grantor the holder gives its lease up, to cover clock drift.
+    ///
+    /// The holder measures the lease on its own clock and the grantor on its own; if the
+    /// holder's clock runs slow and the grantor's fast, each by up to `max_drift_ppm`, the
+    /// holder's `lease` lasts longer in real time than the grantor's by up to about
+    /// `2 * lease * max_drift_ppm / 1_000_000`. That is the margin, in whole nanoseconds,
+    /// rounded up: with the defaults, 2 × 600 ms × 1% = 12 ms.
+    ///
+    /// Message delay needs no margin: the holder counts its lease from the moment it *asked*
+    /// (see [`holder_deadline`]), which is before the grantor started counting.
+    pub fn margin(&self) -> Duration {
+        todo!("2 * lease * max_drift_ppm / 1_000_000, in nanoseconds, rounded up")
+    }
+}
+
+/// Until when (on its own monotonic clock) a node may believe it holds a lease that was granted
+/// in answer to a request it sent at `asked_at` (on the same clock): `asked_at + lease - margin`.
+///
+/// Counting from the request, not from the answer, is what makes message delay harmless: the
+/// grantor cannot have started its lease before the request was sent, so however long the
+/// request and the answer took, and however long the node was paused before it handled the
+/// answer, the holder's lease ends no later than the grantor's, give or take drift, which the
+/// margin covers.
+pub fn holder_deadline(asked_at: Time, config: &LeaseConfig) -> Time {
+    let _ = (asked_at, config);
+    todo!("asked_at + lease - margin")
+}
+// ANCHOR_END: margin
+
+// ANCHOR: lease
+/// A lease as its holder sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The fencing token the grantor gave with the lease; renewals keep it.
+    pub token: u64,
+    /// The holder believes it holds the lease strictly before this instant of its own
+    /// monotonic clock, and not from this instant on.
+    pub valid_until: Time,
+}
+
+/// Whether a node whose monotonic clock reads `now` may believe it holds `lease`: `now` is
+/// strictly before `lease.valid_until`.
+///
+/// This is the only test of leadership a node has, and all it says is "nobody else can hold
+/// the lease yet, if my clock is within the bound". It says nothing about what happens while the
+/// node acts on the answer.
+pub fn lease_valid(now: Time, lease: &Lease) -> bool {
+    let _ = (now, lease);
+    todo!("whether now is strictly before the lease's valid_until")
+}
+// ANCHOR_END: lease
+
+// ANCHOR: grantor
+/// The lease the grantor has given out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Granted {
+    pub holder: NodeId,
+    pub token: u64,
+    /// When it expires, on the grantor's monotonic clock: from this instant on, the grantor may
+    /// give a lease to someone else.
+    pub expires: Time,
+}
+
+/// What the grantor does with one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The grantor restarted less than one lease ago: it grants nothing yet.
+    Quiet,
+    /// Another node holds an unexpired lease: no answer.
+    Refused { holder: NodeId, token: u64 },
+    /// A new lease with a new token.
+    Granted { token: u64, expires: Time },
+    /// The requester's own unexpired lease, extended; the token stays.
+    Renewed { token: u64, expires: Time },
+}
+
+/// The grantor's volatile state: lost when it crashes. The fencing counter is not here: it is
+/// in the node's durable state ([`Durable::last_token`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grantor {
+    /// No lease is granted before this instant of the grantor's clock.
+    quiet_until: Time,
+    /// The lease given out last, until it expires.
+    current: Option<Granted>,
+}
+// ANCHOR_END: grantor
+
+impl Grantor {
+    /// A grantor that has given out nothing and will grant nothing before `quiet_until`.
+    pub fn new(quiet_until: Time) -> Grantor {
+        Grantor {
+            quiet_until,
+            current: None,
+        }
+    }
+
+    /// No lease is granted before this instant of the grantor's clock.
+    pub fn quiet_until(&self) -> Time {
+        self.quiet_until
+    }
+
+    /// The lease given out last, if it has not been expired by [`Grantor::expire`].
+    pub fn current(&self) -> Option<&Granted> {
+        self.current.as_ref()
+    }
+
+    /// Forgets the current lease if it has expired at `now`, and returns its token.
+    pub fn expire(&mut self, now: Time) -> Option<u64> {
+        let expired = self.current.filter(|c| c.expires <= now)?;
+        self.current = None;
+        Some(expired.token)
+    }
+
+    // ANCHOR: decide
+    /// Decides what to do with a request for the lease from `from`, received when the grantor's
+    /// monotonic clock reads `now`. `last_token` is the last fencing token ever given out (the
+    /// durable counter, 0 before the first grant).
+    ///
+    /// 1. Before `quiet_until`: [`Decision::Quiet`], nothing changes.
+    /// 2. If there is a current lease that has not expired (`now < expires`):
+    ///    - held by `from`: extend it to `now + lease` and answer [`Decision::Renewed`] with the
+    ///      same token and the new expiry;
+    ///    - held by another node: [`Decision::Refused`] with that holder and token.
+    /// 3. Otherwise (no lease, or an expired one): add 1 to `*last_token`, make
+    ///    `Granted { holder: from, token: *last_token, expires: now + lease }` the current
+    ///    lease, and answer [`Decision::Granted`] with that token and expiry.
+    pub fn decide(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        lease: Duration,
+        last_token: &mut u64,
+    ) -> Decision {
+        let _ = (now, from, lease, last_token);
+        todo!(
+            "quiet, renew the holder's lease, refuse others, or grant a new lease with the next token"
+        )
+    }
+    // ANCHOR_END: decide
+}
+
+// ANCHOR: resource
+/// One write the storage accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub from: NodeId,
+    pub token: u64,
+}
+
+/// The protected resource: an append-only file on the storage node, which remembers the highest
+/// fencing token it has seen. It lives in the storage node's durable state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resource {
+    /// The highest token of any write accepted so far (0 before the first).
+    highest: u64,
+    /// Every accepted write, in the order accepted.
+    entries: Vec<Entry>,
+}
+// ANCHOR_END: resource
+
+impl Resource {
+    /// The highest token of any write accepted so far (0 before the first).
+    pub fn highest(&self) -> u64 {
+        self.highest
+    }
+
+    /// Every accepted write, in the order accepted.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    // ANCHOR: accept
+    /// A write from `from` carrying fencing token `token`: accept it if `token` is at least the
+    /// highest token accepted so far (the same leader writes many times with one token), and
+    /// then remember `token` as the highest and append `Entry { from, token }`; reject it
+    /// (change nothing) if `token` is lower. Returns whether the write was accepted.
+    pub fn accept(&mut self, from: NodeId, token: u64) -> bool {
+        let _ = (from, token);
+        todo!(
+            "reject a token lower than the highest seen; otherwise remember it and append the entry"
+        )
+    }
+    // ANCHOR_END: accept
+}
+
+/// What survives a crash. The grantor uses `last_token`, the storage `resource`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The last fencing token the grantor gave out: the counter must never go back.
+    pub last_token: u64,
+    /// The storage's file and highest token.
+    pub resource: Resource,
+}
+
+// ANCHOR: messages
+/// What the nodes send each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// To the grantor: "may I hold the lease (or keep it)?", sent when the requester's clock
+    /// read `asked_at`.
+    Acquire { asked_at: Time },
+    /// From the grantor: a lease (new or renewed) with its fencing token, answering the request
+    /// sent at `asked_at` (copied from the request, on the requester's clock).
+    Grant { token: u64, asked_at: Time },
+    /// To the storage: one write, carrying the writer's fencing token.
+    Write { token: u64 },
+}
+
+/// The nodes' timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// A candidate's periodic request (and, while it holds the lease, its next write).
+    Tick,
+    /// A prepared write is ready: send it with this token.
+    Write { token: u64 },
+    /// A lease may have expired: check.
+    Expiry,
+}
+// ANCHOR_END: messages
+
+/// What a node is in the run: `n0` is the grantor, `n1` the storage, every other node a
+/// candidate that wants to lead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Grantor(Grantor),
+    Storage,
+    /// A node that wants the lease, and the lease it holds, if any.
+    Candidate {
+        lease: Option<Lease>,
+    },
+}
+
+// ANCHOR: node
+/// A node of the leader-lease system: the grantor (`n0`), the storage (`n1`), or a candidate
+/// (any other). What each does, exactly (the snapshot test relies on every step; notes are
+/// written with `ctx.note`, times with `{}` of a [`Time`], such as `1234.000ms`):
+///
+/// **Grantor** (`n0`):
+/// - *Start* (and restart): replace its state with `Grantor::new(now + lease)`: a lease it
+///   granted before a crash may still run, so it grants nothing for one lease. Note
+///   `no grants until {quiet_until}`.
+/// - *`Acquire { asked_at }` from a node*: [`Grantor::decide`] with the durable counter
+///   (`&mut ctx.durable_mut().last_token`). On `Granted`, note
+///   `grant lease {token} to {from} until {expires}`; on `Renewed`, note
+///   `renew lease {token} for {from} until {expires}`; in both cases send
+///   `Grant { token, asked_at }` back and set a [`Timer::Expiry`] for `lease`. On `Quiet` and
+///   `Refused`, do nothing: the requester will ask again.
+/// - *`Expiry`*: [`Grantor::expire`]; if it returns a token, note `lease {token} expired`.
+///
+/// **Storage** (`n1`):
+/// - *`Write { token }` from a node*: [`Resource::accept`] on `ctx.durable_mut().resource`;
+///   note `write from {from} with token {token} accepted`, or, if rejected,
+///   `write from {from} with token {token} rejected (seen {highest})`.
+///
+/// **Candidate** (every other node):
+/// - *Start* (and restart, with no lease): send `Acquire { asked_at: now }` to [`GRANTOR`], set a
+///   `Tick` for `retry_every`.
+/// - *`Tick`*: first see whether it holds a lease valid now ([`lease_valid`]). Send
+///   `Acquire { asked_at: now }` to the grantor. If the lease is valid, set a
+///   `Timer::Write { token }` for `work_time` (it checked the lease; it will act later) and the
+///   next `Tick` for `renew_every`; otherwise the next `Tick` for `retry_every`.
+/// - *`Grant { token, asked_at }`*: `until = holder_deadline(asked_at, config)`. Ignore it if
+///   `until <= now` (it came too late to be of use), if the node holds a lease with a higher
+///   token, or if it holds one with the same token that already runs until `until` or later.
+///   Otherwise note `renewed lease {token} until {until}` if it holds a lease with that token,
+///   or `granted lease {token} until {until}` if not; hold `Lease { token, valid_until: until }`
+///   and set an `Expiry` timer for `until - now`.
+/// - *`Expiry`*: if it holds a lease that is no longer valid, note `lease {token} expired` and
+///   drop it.
+/// - *`Timer::Write { token }`*: send `Write { token }` to [`STORAGE`], without looking at the
+///   lease again: whatever it would see, a pause could strike right after.
+///
+/// Every node ignores messages and timers its role has no use for.
+#[derive(Clone, Debug)]
+pub struct LeaseNode {
+    config: LeaseConfig,
+    role: Role,
+}
+// ANCHOR_END: node
+
+impl LeaseNode {
+    /// Node `id` of a run: the grantor if `id` is [`GRANTOR`], the storage if it is
+    /// [`STORAGE`], a candidate with no lease otherwise.
+    pub fn new(id: NodeId, config: LeaseConfig) -> LeaseNode {
+        let role = match id {
+            GRANTOR => Role::Grantor(Grantor::new(Time::ZERO)),
+            STORAGE => Role::Storage,
+            _ => Role::Candidate { lease: None },
+        };
+        LeaseNode { config, role }
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &LeaseConfig {
+        &self.config
+    }
+
+    /// The node's role and its state.
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// The lease this node holds, if it is a candidate that holds one (valid or not yet
+    /// dropped).
+    pub fn lease(&self) -> Option<&Lease> {
+        match &self.role {
+            Role::Candidate { lease } => lease.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this node believes it leads when its monotonic clock reads `now`: it holds a
+    /// lease and [`lease_valid`] says yes.
+    pub fn believes_leader(&self, now: Time) -> bool {
+        self.lease().is_some_and(|lease| lease_valid(now, lease))
+    }
+
+    /// The grantor's state, if this node is the grantor.
+    pub fn grantor(&self) -> Option<&Grantor> {
+        match &self.role {
+            Role::Grantor(grantor) => Some(grantor),
+            _ => None,
+        }
+    }
+}
+
+// ANCHOR: node_impl
+impl Node for LeaseNode {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = ();
+    type Response = ();
+    type Durable = Durable;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let _ = ctx;
+        todo!("grantor: grant nothing for one lease; candidate: ask for the lease and set a Tick")
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        let _ = (ctx, from, msg);
+        todo!(
+            "grantor: decide on Acquire; storage: accept or reject Write; candidate: take a Grant"
+        )
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        let _ = (ctx, timer);
+        todo!(
+            "Tick: ask, and prepare a write if the lease is valid; Write: send it; Expiry: drop a dead lease"
+        )
+    }
+}
+// ANCHOR_END: node_impl
