@@ -47,6 +47,12 @@ impl Chapter {
         format!("{}-solution", self.slug)
     }
 
+    /// The solution's example that runs its scenarios (named per chapter, because the examples
+    /// of all solutions are built into one folder).
+    pub fn scenario_example(&self) -> String {
+        format!("{}-scenario", self.slug)
+    }
+
     /// The page's path inside the book's `src/`.
     pub fn page_in_book(&self) -> PathBuf {
         self.page

@@ -22,13 +22,9 @@ fn scenario_command(root: &Path, chapter: &Chapter, args: &[String]) -> Result<S
         .args(["run", "--quiet", "--manifest-path"])
         .arg(chapter.solution.join("Cargo.toml"))
         .args(["--target-dir", "target/solutions"])
-        .args([
-            "-p",
-            &chapter.solution_package(),
-            "--example",
-            "scenario",
-            "--",
-        ])
+        .args(["-p", &chapter.solution_package(), "--example"])
+        .arg(chapter.scenario_example())
+        .arg("--")
         .args(args)
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

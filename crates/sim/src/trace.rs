@@ -161,8 +161,45 @@ impl Trace {
         })
     }
 
+    /// The notes one node made, with the real time of each, in order.
+    pub fn notes(&self, node: NodeId) -> Vec<(Time, &str)> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Note { node: n, text } if *n == node => Some((e.time, text.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The node ids of the run, in order.
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> {
         (0..self.nodes).map(NodeId)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_one_node_s_in_order() {
+        let note = |ms, node, text: &str| Event {
+            time: Time::from_millis(ms),
+            kind: EventKind::Note {
+                node: NodeId(node),
+                text: text.into(),
+            },
+        };
+        let trace = Trace {
+            seed: 0,
+            nodes: 2,
+            events: vec![note(1, 0, "a"), note(2, 1, "b"), note(3, 0, "c")],
+        };
+        assert_eq!(
+            trace.notes(NodeId(0)),
+            vec![(Time::from_millis(1), "a"), (Time::from_millis(3), "c")]
+        );
+        assert_ne!(trace.digest(), Trace::default().digest());
     }
 }

@@ -7,8 +7,7 @@
 use crate::{DetectorConfig, HeartbeatNode, Msg, PhiDetector, Timer};
 use sim::scenario::Scenario;
 use sim::{
-    Config, Context, EventKind, Fault, FaultPlan, Latency, NetConfig, Node, NodeId, Simulation,
-    Time, Trace,
+    Config, Context, Fault, FaultPlan, Latency, NetConfig, Node, NodeId, Simulation, Time, Trace,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -49,21 +48,10 @@ fn jittery(cap: Duration) -> NetConfig {
     }
 }
 
-/// The notes of one node, with their real times.
-fn notes(trace: &Trace, node: NodeId) -> Vec<(Time, &str)> {
-    trace
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Note { node: n, text } if *n == node => Some((e.time, text.as_str())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The first time `node` noted `text` at or after `from`.
 fn first_note(trace: &Trace, node: NodeId, text: &str, from: Time) -> Option<Time> {
-    notes(trace, node)
+    trace
+        .notes(node)
         .into_iter()
         .find(|(at, t)| *at >= from && *t == text)
         .map(|(at, _)| at)
@@ -190,7 +178,8 @@ fn gc_pause(seed: u64) -> Result<Trace, String> {
         };
         let fixed = accused("fixed")?;
         // The fixed timeout may cry wolf on a slow heartbeat at any time; phi must not.
-        if let Some((at, text)) = notes(trace, observer)
+        if let Some((at, text)) = trace
+            .notes(observer)
             .into_iter()
             .find(|(at, t)| t.starts_with("phi") && (*at < PAUSE_AT || *at > resumed + GRACE))
         {
@@ -258,7 +247,8 @@ fn crash(seed: u64) -> Result<Trace, String> {
                 bound
             ));
         }
-        if let Some((at, text)) = notes(trace, observer)
+        if let Some((at, text)) = trace
+            .notes(observer)
             .into_iter()
             .find(|(_, t)| !t.ends_with(&WATCHED.to_string()))
         {

@@ -7,8 +7,8 @@
 use crate::{LeaseConfig, LeaseNode};
 use sim::scenario::Scenario;
 use sim::{
-    ClockSpec, Config, EventKind, Fault, FaultPlan, Latency, NetConfig, NodeId, Partition,
-    Simulation, Time, Trace,
+    ClockSpec, Config, Fault, FaultPlan, Latency, NetConfig, NodeId, Partition, Simulation, Time,
+    Trace,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -34,21 +34,10 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
-/// The notes of one node, with their real times.
-fn notes(trace: &Trace, node: NodeId) -> Vec<(Time, &str)> {
-    trace
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Note { node: n, text } if *n == node => Some((e.time, text.as_str())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The first time `node` noted something that starts with `prefix`.
 fn first_note(trace: &Trace, node: NodeId, prefix: &str) -> Result<Time, String> {
-    notes(trace, node)
+    trace
+        .notes(node)
         .into_iter()
         .find(|(_, t)| t.starts_with(prefix))
         .map(|(at, _)| at)
@@ -109,7 +98,8 @@ fn paused_leader(seed: u64) -> Result<Trace, String> {
              then n2's rejected write ({stale})"
         ));
     }
-    if let Some((at, text)) = notes(trace, STORAGE)
+    if let Some((at, text)) = trace
+        .notes(STORAGE)
         .into_iter()
         .find(|(at, t)| *at > newer && t.contains("token 1 accepted"))
     {
