@@ -515,3 +515,16 @@ fn a_node_that_never_yields_is_stopped_by_the_step_budget() {
     assert_eq!(halt.time, Time::ZERO);
     assert!(halt.to_string().contains("never yields"));
 }
+
+#[test]
+fn running_to_completion_leaves_the_clock_at_the_last_event() {
+    let mut sim = probe_sim(Config::new(2, 1), &[10]);
+    sim.run().unwrap();
+    assert_eq!(
+        sim.now(),
+        ms(12),
+        "the pong arrives at 12 ms and nothing follows"
+    );
+    sim.run_for(Duration::from_millis(5)).unwrap();
+    assert_eq!(sim.now(), ms(17));
+}
