@@ -676,17 +676,6 @@ impl<N: Node> Simulation<N> {
             invoked: at,
             outcome: Outcome::Pending,
         });
-        if self.world.tracing {
-            self.world.record(
-                at,
-                EventKind::Request {
-                    node,
-                    client,
-                    op: op.seq,
-                    request: format!("{request:?}"),
-                },
-            );
-        }
         self.world.push(
             at,
             Item::ForNode {
@@ -854,6 +843,22 @@ impl<N: Node> Simulation<N> {
         charged: bool,
     ) -> Result<(), Halt> {
         let now = self.now;
+        // A request is traced when it reaches the node, so the trace stays in time order even
+        // when a client invokes after a think time.
+        if let (None, NodeEvent::Request { op, request }) = (incarnation, &event)
+            && self.world.tracing
+        {
+            let request = format!("{request:?}");
+            self.world.record(
+                now,
+                EventKind::Request {
+                    node,
+                    client: op.client,
+                    op: op.seq,
+                    request,
+                },
+            );
+        }
         let local = &mut self.slots[node.index()].local;
         // Arrival: a message still in the network meets the partitions and the node's state now.
         let incarnation = match (incarnation, &event) {

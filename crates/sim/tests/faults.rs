@@ -430,6 +430,16 @@ fn client_operations_are_recorded_with_their_outcome() {
             "c0#3 at 110.000ms TimedOut { at: 140.000ms }",
         ]
     );
+    let times: Vec<Time> = sim.trace().events.iter().map(|e| e.time).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "the trace is in time order even with think time"
+    );
+    let requests = sim::render::text::render(sim.trace());
+    assert!(
+        requests.contains("    20.000ms  n1    request c0#0  21"),
+        "{requests}"
+    );
     let ops = history.to_lincheck(|req, resp| (*req, resp.copied()));
     assert_eq!(ops[0].ret, Some(20_000_000));
     assert_eq!((ops[2].ret, ops[2].output), (None, None));
