@@ -200,6 +200,33 @@ pub fn links_resolve(book: &Path) -> bool {
     broken.is_empty()
 }
 
+/// How long one page may take to load in the browser before the attempt is abandoned.
+const PAGE_TIMEOUT: &str = "30";
+
+/// Runs chromium with `args` under a hard time limit, up to twice more while attempts time out
+/// (coreutils `timeout` exits 124, or 137 after its kill): a page that never finishes loading
+/// must fail the check, not hang it. Headless Chromium here now and then stalls on a page that
+/// loads at once when tried again.
+fn chromium_run(chromium: &str, args: &[String]) -> std::io::Result<std::process::Output> {
+    let attempt = || {
+        Command::new("timeout")
+            .args(["--kill-after=5", PAGE_TIMEOUT, chromium])
+            .args(CHROMIUM_FLAGS)
+            .args(args)
+            .output()
+    };
+    let timed_out = |o: &std::process::Output| matches!(o.status.code(), Some(124 | 137));
+    let mut output = attempt()?;
+    for _ in 0..2 {
+        if !timed_out(&output) {
+            break;
+        }
+        println!("browser: chromium timed out after {PAGE_TIMEOUT}s; trying again");
+        output = attempt()?;
+    }
+    Ok(output)
+}
+
 const CHROMIUM_FLAGS: [&str; 9] = [
     "--headless",
     "--no-sandbox",
@@ -252,17 +279,18 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
         .collect();
     for page in &pages {
         let url = format!("http://127.0.0.1:{port}/{}", page.display());
-        let dump = Command::new(chromium)
-            .args(CHROMIUM_FLAGS)
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args([
-                "--enable-logging=stderr",
-                "--v=0",
-                "--virtual-time-budget=3000",
-            ])
-            .arg("--dump-dom")
-            .arg(&url)
-            .output();
+        let profile_arg = format!("--user-data-dir={}", profile.display());
+        let dump = chromium_run(
+            chromium,
+            &[
+                profile_arg.clone(),
+                "--enable-logging=stderr".into(),
+                "--v=0".into(),
+                "--virtual-time-budget=3000".into(),
+                "--dump-dom".into(),
+                url.clone(),
+            ],
+        );
         let Ok(dump) = dump else {
             println!("browser: cannot start {chromium}");
             return false;
@@ -286,14 +314,17 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
             .count();
         let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
         let shot = shots.join(page.with_extension("png").file_name().expect("a file name"));
-        let screenshot = Command::new(chromium)
-            .args(CHROMIUM_FLAGS)
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(["--window-size=1280,1600", "--virtual-time-budget=3000"])
-            .arg(format!("--screenshot={}", shot.display()))
-            .arg(&url)
-            .output()
-            .is_ok_and(|o| o.status.success())
+        let screenshot = chromium_run(
+            chromium,
+            &[
+                profile_arg,
+                "--window-size=1280,1600".into(),
+                "--virtual-time-budget=3000".into(),
+                format!("--screenshot={}", shot.display()),
+                url.clone(),
+            ],
+        )
+        .is_ok_and(|o| o.status.success())
             && shot.is_file();
         let mut problems = Vec::new();
         if !dump.status.success() || dom.is_empty() {

@@ -46,24 +46,30 @@ fn resolve(dir: &Path, url: &str) -> Option<PathBuf> {
     file.is_file().then_some(file)
 }
 
-/// Answers requests until the process ends.
+/// Answers requests until the process ends. Each request is answered on its own thread and
+/// its connection closed, so one stalled connection never holds up the page's other requests
+/// (a headless browser waiting on one would otherwise wait forever).
 pub fn run(server: &tiny_http::Server, dir: &Path) {
     for request in server.incoming_requests() {
-        let response = match resolve(dir, request.url())
-            .and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)))
-        {
-            Some((file, bytes)) => {
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type(&file))
-                    .expect("a valid header");
-                tiny_http::Response::from_data(bytes).with_header(header)
-            }
-            None => {
-                let page = std::fs::read(dir.join("404.html")).unwrap_or_default();
-                tiny_http::Response::from_data(page).with_status_code(404)
-            }
-        };
-        let _ = request.respond(response);
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let response = match resolve(&dir, request.url())
+                .and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)))
+            {
+                Some((file, bytes)) => tiny_http::Response::from_data(bytes)
+                    .with_header(header("Content-Type", content_type(&file))),
+                None => {
+                    let page = std::fs::read(dir.join("404.html")).unwrap_or_default();
+                    tiny_http::Response::from_data(page).with_status_code(404)
+                }
+            };
+            let _ = request.respond(response.with_header(header("Connection", "close")));
+        });
     }
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name, value).expect("a valid header")
 }
 
 #[cfg(test)]
