@@ -83,36 +83,6 @@ pub fn solutions_pass(root: &Path, course: &Course) -> bool {
     ok
 }
 
-/// Each classic mistake fails the tests, and the failure names the property it broke.
-pub fn mistakes_rejected(root: &Path, course: &Course) -> bool {
-    let mut ok = true;
-    for chapter in &course.chapters {
-        let package = chapter.solution_package();
-        let manifest = chapter.solution.join("Cargo.toml").display().to_string();
-        for mistake in &chapter.mistakes {
-            let args = solutions_args(&manifest, &package, Some(&mistake.feature));
-            let (passed, output) = cargo_test(root, &args);
-            let named = output.contains(&format!("property violated: {}", mistake.rejected_by))
-                || output.contains(&format!("Snapshot: {}", mistake.rejected_by));
-            if !passed && named {
-                println!(
-                    "mistake {}/{} ({}): rejected by {}",
-                    chapter.slug, mistake.feature, mistake.what, mistake.rejected_by
-                );
-            } else {
-                ok = false;
-                let why = if passed {
-                    "PASSES the tests".to_string()
-                } else {
-                    format!("fails, but not through {}:\n{output}", mistake.rejected_by)
-                };
-                println!("mistake {}/{}: {why}", chapter.slug, mistake.feature);
-            }
-        }
-    }
-    ok
-}
-
 fn html_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -3,6 +3,7 @@
 
 mod checks;
 mod learner;
+mod mistakes;
 mod porcupine;
 mod serve;
 
@@ -58,6 +59,16 @@ enum Task {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// How reliably the tests reject each classic mistake: runs the exercise's tests against
+    /// the solution with each mistake at several generator seeds (SIM_SEED), and the solution
+    /// without any at the same seeds.
+    Mistakes {
+        /// Only this chapter's mistakes (its slug, e.g. quorum).
+        slug: Option<String>,
+        /// How many seeds: the default one, then SIM_SEED=1, 2, ...
+        #[arg(long, default_value_t = 20)]
+        seeds: u32,
+    },
     /// Every check, as CI runs them.
     Test {
         /// Run only the checks whose name contains this text (e.g. "book", "mistakes").
@@ -94,6 +105,10 @@ fn run_cargo(args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// How many generator seeds `cargo xtask test` rejects each classic mistake at: enough that a
+/// mistake caught only at one lucky seed fails CI (`cargo xtask mistakes` measures more).
+const CI_SEEDS: u32 = 3;
 
 fn test(only: Option<&str>) -> Result<bool, String> {
     let root = root();
@@ -172,8 +187,8 @@ fn test(only: Option<&str>) -> Result<bool, String> {
             Box::new(|| checks::exercises_fail_only_through_todo(&root, &course)),
         ),
         (
-            "classic mistakes are rejected",
-            Box::new(|| checks::mistakes_rejected(&root, &course)),
+            "classic mistakes are rejected at every seed",
+            Box::new(|| mistakes::measure(&root, &course, None, CI_SEEDS)),
         ),
         (
             "lincheck gives the published verdicts",
@@ -287,6 +302,8 @@ fn main() -> ExitCode {
             format,
             out,
         } => scenario(&reference, seed, format, out).map(|()| true),
+        Task::Mistakes { slug, seeds } => Course::load(&root())
+            .map(|course| mistakes::measure(&root(), &course, slug.as_deref(), seeds)),
         Task::Porcupine { data } => Ok(porcupine::check(
             &data.unwrap_or_else(|| porcupine::default_data(&root())),
         )),

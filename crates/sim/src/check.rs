@@ -4,10 +4,19 @@
 //!
 //! Runs are deterministic: proptest's generator is seeded from the property's name, failures
 //! are not persisted to files, and every case is a (seed, plan) pair that replays byte for byte.
+//!
+//! Three environment variables change what a check does, never what one case does:
+//!
+//! - `SIM_SEED=N` (a whole number) is mixed into every property's generator seed, so the same
+//!   properties explore other fault plans. Unset, each property uses its fixed seed. A failure
+//!   report names the `SIM_SEED` it was found with.
+//! - `SIM_CASES=N` overrides every property's number of cases (more for a soak, fewer for a
+//!   quick look).
+//! - `SIM_REPLAY='...'`, printed by every failure report, runs that one case instead.
 
 use crate::clock::ClockSpec;
 use crate::net::{Latency, NetConfig};
-use crate::plan::{Fault, FaultPlan, Partition, TimedFault};
+use crate::plan::{Fault, FaultPlan, Partition, TimedFault, Trigger, TriggeredFault};
 use crate::render::text;
 use crate::time::{NodeId, Time};
 use crate::trace::Trace;
@@ -22,6 +31,34 @@ use std::time::Duration;
 
 /// The environment variable that replays one saved case instead of generating new ones.
 pub const REPLAY_VAR: &str = "SIM_REPLAY";
+/// The environment variable mixed into every property's generator seed.
+pub const SEED_VAR: &str = "SIM_SEED";
+/// The environment variable that overrides every property's number of cases.
+pub const CASES_VAR: &str = "SIM_CASES";
+
+/// A whole number from the environment variable `name`, if it is set. Anything else in it is
+/// a mistake worth stopping for: a typo would otherwise run the default search in silence.
+fn number_from_env(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(
+        text.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, got {text:?}")),
+    )
+}
+
+/// `SIM_SEED`, if set.
+pub fn seed_from_env() -> Option<u64> {
+    number_from_env(SEED_VAR)
+}
+
+/// `SIM_CASES`, if set.
+pub fn cases_from_env() -> Option<u32> {
+    number_from_env(CASES_VAR).map(|n| u32::try_from(n).unwrap_or(u32::MAX).max(1))
+}
 
 /// One generated case: the seed of the run and its fault plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,10 +152,31 @@ impl Property {
         }
     }
 
-    /// How many fault plans to try.
+    /// How many fault plans to try (`SIM_CASES` overrides it).
     pub fn cases(mut self, cases: u32) -> Property {
         self.cases = cases;
         self
+    }
+
+    /// The name, as reports print it after `property violated: `.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many cases a check runs: `SIM_CASES` if set, else what [`Property::cases`] said.
+    pub fn case_count(&self) -> u32 {
+        cases_from_env().unwrap_or(self.cases)
+    }
+
+    /// The generator seed: fixed by the name, and mixed with `SIM_SEED` when it is set.
+    fn generator_seed(&self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&fnv(&self.name).to_le_bytes());
+        if let Some(extra) = seed_from_env() {
+            seed[8..16].copy_from_slice(&extra.to_le_bytes());
+            seed[16] = 1;
+        }
+        seed
     }
 
     /// The command that runs just this test, e.g. `cargo test --test properties completeness`.
@@ -149,22 +207,22 @@ impl Property {
                 Err(failure) => panic!("{}", self.report(&case, &failure, true)),
             }
         }
+        let cases = self.case_count();
         let config = RunnerConfig {
-            cases: self.cases,
+            cases,
             failure_persistence: None,
             max_shrink_iters: 2_000,
             ..RunnerConfig::default()
         };
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&fnv(&self.name).to_le_bytes());
+        let seed = self.generator_seed();
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-        let cases = (any::<u64>(), plans).prop_map(|(seed, plan)| Case { seed, plan });
-        let outcome = runner.run(&cases, |case| {
+        let strategy = (any::<u64>(), plans).prop_map(|(seed, plan)| Case { seed, plan });
+        let outcome = runner.run(&strategy, |case| {
             test(&case).map_err(|failure| TestCaseError::fail(failure.message))
         });
         match outcome {
-            Ok(()) => Explored { cases: self.cases },
+            Ok(()) => Explored { cases },
             Err(TestError::Fail(_, case)) => {
                 let failure = test(&case).expect_err("a failing case fails again on replay");
                 panic!("{}", self.report(&case, &failure, false))
@@ -189,6 +247,13 @@ impl Property {
         let _ = writeln!(out, "\nproperty violated: {}", self.name);
         let _ = writeln!(out, "  {}", failure.message.replace('\n', "\n  "));
         let _ = writeln!(out, "\nseed: {}", case.seed);
+        if !whole_timeline && let Some(extra) = seed_from_env() {
+            let _ = writeln!(
+                out,
+                "found with {SEED_VAR}={extra} (the same search again: {SEED_VAR}={extra} {})",
+                self.replay
+            );
+        }
         let _ = writeln!(
             out,
             "fault plan{}:",
@@ -257,6 +322,19 @@ pub struct PlanBounds {
     pub max_drift_ppm: u32,
     /// Wall clock offsets and steps stay within plus or minus this.
     pub max_wall_error: Duration,
+    /// The nodes that timed faults may name: they crash, pause, slow down or step their clocks,
+    /// and every link a partition cuts touches one of them. Empty: every node.
+    pub targets: Vec<NodeId>,
+    /// Each node starts at a random offset up to this (zero: all start together, so periodic
+    /// timers line up across nodes).
+    pub max_start_offset: Duration,
+    /// Triggers that generated [triggered faults](crate::plan::TriggeredFault) may use; each
+    /// such fault is one of the kinds above, aimed at the trigger's subject.
+    pub triggers: Vec<Trigger>,
+    /// At most this many triggered faults (when there are triggers).
+    pub max_triggered: usize,
+    /// A triggered fault starts at most this long after its trigger.
+    pub max_trigger_delay: Duration,
 }
 
 impl PlanBounds {
@@ -287,6 +365,11 @@ impl PlanBounds {
             max_reorder: 0.05,
             max_drift_ppm: 0,
             max_wall_error: Duration::ZERO,
+            targets: Vec::new(),
+            max_start_offset: Duration::ZERO,
+            triggers: Vec::new(),
+            max_triggered: 2,
+            max_trigger_delay: Duration::ZERO,
         }
     }
 
@@ -304,8 +387,26 @@ fn millis(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Duratio
     range.prop_map(Duration::from_millis)
 }
 
-fn fault_kinds(b: &PlanBounds) -> Vec<BoxedStrategy<Fault>> {
-    let node = 0..b.nodes.max(1);
+/// Which nodes a fault may name: the targets (or every node) for timed faults, the trigger's
+/// subject for triggered ones.
+#[derive(Clone)]
+enum Aim {
+    Nodes(Vec<NodeId>),
+    Subject,
+}
+
+impl Aim {
+    fn node(&self) -> BoxedStrategy<NodeId> {
+        match self {
+            Aim::Nodes(nodes) => proptest::sample::select(nodes.clone()).boxed(),
+            Aim::Subject => Just(NodeId::SUBJECT).boxed(),
+        }
+    }
+}
+
+fn fault_kinds(b: &PlanBounds, aim: &Aim) -> Vec<BoxedStrategy<Fault>> {
+    let all: Vec<NodeId> = (0..b.nodes.max(1)).map(NodeId).collect();
+    let node = |aim: &Aim| aim.node();
     let longest = (b.max_fault_duration.as_millis() as u64).max(1);
     let mut kinds: Vec<BoxedStrategy<Fault>> = Vec::new();
     if b.crashes {
@@ -315,9 +416,9 @@ fn fault_kinds(b: &PlanBounds) -> Vec<BoxedStrategy<Fault>> {
             millis(1..=longest).prop_map(Some).boxed()
         };
         kinds.push(
-            (node.clone(), restart)
-                .prop_map(|(n, restart_after)| Fault::Crash {
-                    node: NodeId(n),
+            (node(aim), restart)
+                .prop_map(|(node, restart_after)| Fault::Crash {
+                    node,
                     restart_after,
                 })
                 .boxed(),
@@ -325,19 +426,16 @@ fn fault_kinds(b: &PlanBounds) -> Vec<BoxedStrategy<Fault>> {
     }
     if b.pauses {
         kinds.push(
-            (node.clone(), millis(1..=longest))
-                .prop_map(|(n, duration)| Fault::Pause {
-                    node: NodeId(n),
-                    duration,
-                })
+            (node(aim), millis(1..=longest))
+                .prop_map(|(node, duration)| Fault::Pause { node, duration })
                 .boxed(),
         );
     }
     if b.slow_nodes {
         kinds.push(
-            (node.clone(), millis(1..=20), millis(1..=longest))
-                .prop_map(|(n, per_event, duration)| Fault::Slow {
-                    node: NodeId(n),
+            (node(aim), millis(1..=20), millis(1..=longest))
+                .prop_map(|(node, per_event, duration)| Fault::Slow {
+                    node,
                     per_event,
                     duration,
                 })
@@ -345,30 +443,52 @@ fn fault_kinds(b: &PlanBounds) -> Vec<BoxedStrategy<Fault>> {
         );
     }
     if b.partitions && b.nodes >= 2 {
-        let n = b.nodes;
-        // Each node picks a side; shrinking moves nodes toward side 0, toward no partition.
-        let split = proptest::collection::vec(0..3u32, n as usize).prop_map(move |sides| {
-            let groups: Vec<Vec<NodeId>> = (0..3)
-                .map(|side| {
-                    (0..n)
-                        .filter(|i| sides[*i as usize] == side)
-                        .map(NodeId)
-                        .collect::<Vec<_>>()
-                })
-                .filter(|g| !g.is_empty())
-                .collect();
-            Partition::Split(groups)
-        });
-        let one_way = (0..n, 0..n).prop_map(|(a, b)| Partition::OneWay {
-            from: vec![NodeId(a)],
-            to: vec![NodeId(b)],
-        });
-        let link = (0..n, 0..n).prop_map(|(a, b)| Partition::Links(vec![(NodeId(a), NodeId(b))]));
+        let partition = match aim {
+            Aim::Nodes(targets) => {
+                let targets = targets.clone();
+                // Each target picks a side; shrinking moves nodes toward side 0, toward no
+                // partition. Nodes that are not targets stay together in one more group.
+                let split = proptest::collection::vec(0..3u32, targets.len()).prop_map({
+                    let targets = targets.clone();
+                    move |sides| {
+                        let groups: Vec<Vec<NodeId>> = (0..3)
+                            .map(|side| {
+                                targets
+                                    .iter()
+                                    .zip(&sides)
+                                    .filter(|(_, s)| **s == side)
+                                    .map(|(n, _)| *n)
+                                    .collect::<Vec<_>>()
+                            })
+                            .filter(|g| !g.is_empty())
+                            .collect();
+                        Partition::Split(groups)
+                    }
+                });
+                let pair = (
+                    proptest::sample::select(targets),
+                    proptest::sample::select(all.clone()),
+                );
+                let one_way = pair.clone().prop_map(|(a, b)| Partition::OneWay {
+                    from: vec![a],
+                    to: vec![b],
+                });
+                let link = pair.prop_map(|(a, b)| Partition::Links(vec![(a, b)]));
+                prop_oneof![3 => split, 1 => one_way, 1 => link].boxed()
+            }
+            Aim::Subject => {
+                // Cut the subject off both ways, or only what it sends, or only what it hears.
+                let s = NodeId::SUBJECT;
+                prop_oneof![
+                    2 => Just(Partition::Split(vec![vec![s]])),
+                    1 => Just(Partition::OneWay { from: vec![s], to: all.clone() }),
+                    1 => Just(Partition::OneWay { from: all.clone(), to: vec![s] }),
+                ]
+                .boxed()
+            }
+        };
         kinds.push(
-            (
-                prop_oneof![3 => split, 1 => one_way, 1 => link],
-                millis(1..=longest),
-            )
+            (partition, millis(1..=longest))
                 .prop_map(|(partition, duration)| Fault::Partition {
                     partition,
                     duration,
@@ -379,11 +499,8 @@ fn fault_kinds(b: &PlanBounds) -> Vec<BoxedStrategy<Fault>> {
     if b.clock_steps && !b.max_wall_error.is_zero() {
         let e = b.max_wall_error.as_nanos() as i64;
         kinds.push(
-            (node, -e..=e)
-                .prop_map(|(n, by_ns)| Fault::ClockStep {
-                    node: NodeId(n),
-                    by_ns,
-                })
+            (node(aim), -e..=e)
+                .prop_map(|(node, by_ns)| Fault::ClockStep { node, by_ns })
                 .boxed(),
         );
     }
@@ -418,9 +535,14 @@ fn limit_crashes(mut faults: Vec<TimedFault>, max_down: u32) -> Vec<TimedFault> 
 }
 
 /// A strategy for fault plans within `bounds`. Failing plans shrink toward fewer, shorter
-/// faults, earlier starts and a calmer network.
+/// faults, earlier starts, fewer triggered faults and a calmer network.
 pub fn plans(bounds: PlanBounds) -> impl Strategy<Value = FaultPlan> {
-    let kinds = fault_kinds(&bounds);
+    let targets = if bounds.targets.is_empty() {
+        (0..bounds.nodes.max(1)).map(NodeId).collect()
+    } else {
+        bounds.targets.clone()
+    };
+    let kinds = fault_kinds(&bounds, &Aim::Nodes(targets));
     let horizon = (bounds.horizon.as_millis() as u64).max(1);
     let faults = if kinds.is_empty() || bounds.max_faults == 0 {
         Just(Vec::new()).boxed()
@@ -464,12 +586,62 @@ pub fn plans(bounds: PlanBounds) -> impl Strategy<Value = FaultPlan> {
         ),
         bounds.nodes as usize,
     );
+    let triggered = triggered_faults(&bounds);
+    let starts = if bounds.max_start_offset.is_zero() {
+        Just(Vec::new()).boxed()
+    } else {
+        let longest = bounds.max_start_offset.as_micros() as u64;
+        proptest::collection::vec(
+            (0..=longest).prop_map(Duration::from_micros),
+            bounds.nodes as usize,
+        )
+        .boxed()
+    };
     let max_down = bounds.max_down_at_once;
-    (network, clocks, faults).prop_map(move |(network, clocks, faults)| FaultPlan {
-        network,
-        clocks,
-        faults: limit_crashes(faults, max_down),
-    })
+    (network, clocks, faults, triggered, starts).prop_map(
+        move |(network, clocks, faults, triggered, starts)| FaultPlan {
+            network,
+            clocks,
+            faults: limit_crashes(faults, max_down),
+            triggered,
+            starts,
+        },
+    )
+}
+
+/// Triggered faults for `bounds.triggers`: each picks a trigger, an arming time within the
+/// horizon, a delay, and a fault of the allowed kinds aimed at the trigger's subject.
+fn triggered_faults(bounds: &PlanBounds) -> BoxedStrategy<Vec<TriggeredFault>> {
+    let kinds = fault_kinds(bounds, &Aim::Subject);
+    if bounds.triggers.is_empty() || bounds.max_triggered == 0 || kinds.is_empty() {
+        return Just(Vec::new()).boxed();
+    }
+    let horizon = (bounds.horizon.as_millis() as u64).max(1);
+    let delay = bounds.max_trigger_delay.as_micros() as u64;
+    proptest::collection::vec(
+        (
+            proptest::sample::select(bounds.triggers.clone()),
+            0..horizon,
+            0..=delay,
+            Union::new(kinds),
+        )
+            .prop_map(|(when, from, delay, fault)| TriggeredFault {
+                when,
+                from: Time::from_millis(from),
+                delay: Duration::from_micros(delay),
+                fault,
+            }),
+        0..=bounds.max_triggered,
+    )
+    .boxed()
+}
+
+/// Faults of the kinds `bounds` allows, aimed at a trigger's subject ([`NodeId::SUBJECT`]), for
+/// a test that builds its own [`TriggeredFault`]s.
+pub fn subject_faults(bounds: &PlanBounds) -> BoxedStrategy<Fault> {
+    let kinds = fault_kinds(bounds, &Aim::Subject);
+    assert!(!kinds.is_empty(), "the bounds allow no kind of fault");
+    Union::new(kinds).boxed()
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@ use crate::queue::Queue;
 use crate::render;
 use crate::time::{NodeId, Time};
 use crate::trace::{DropReason, Event, EventKind, Trace};
+use crate::trigger::{MessagePredicate, Triggers};
 use crate::workload::{History, Invocation, OpRecord, Outcome, Workload};
 use rand::{RngExt, SeedableRng};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -237,6 +238,7 @@ pub(crate) struct World<N: Node> {
     clients: Vec<ClientState>,
     client_timeout: Duration,
     deliveries: u64,
+    pub(crate) triggers: Triggers<N>,
 }
 
 impl<N: Node> World<N> {
@@ -262,6 +264,9 @@ impl<N: Node> World<N> {
                     msg: text,
                 },
             );
+        }
+        if !self.triggers.is_idle() {
+            self.triggers.on_message(now, false, (from, to, id), &msg);
         }
         // Draw only for the faults that are switched on, so a fault-free run spends no draws.
         if self.net.loss > 0.0 && self.net_rng.random_bool(self.net.loss.min(1.0)) {
@@ -417,6 +422,9 @@ impl<N: Node> View<'_, N> {
 
 type Monitor<N> = (String, Box<dyn FnMut(&View<'_, N>) -> Result<(), String>>);
 
+/// A state predicate of triggered faults: the node for which it holds now, if any.
+type StatePredicate<N> = Box<dyn FnMut(&View<'_, N>) -> Option<NodeId>>;
+
 /// Builds a node from its id and durable state, at the start and after each restart.
 type Factory<N> = Box<dyn Fn(NodeId, &<N as Node>::Durable) -> N>;
 
@@ -431,6 +439,9 @@ pub struct Simulation<N: Node> {
     workload: Option<Box<dyn Workload<N>>>,
     workload_rng: SimRng,
     monitors: Vec<Monitor<N>>,
+    states: Vec<(String, StatePredicate<N>)>,
+    /// Whether every predicate the plan's triggers name was found registered.
+    predicates_checked: bool,
     now: Time,
     steps: u64,
     step_budget: u64,
@@ -527,10 +538,11 @@ impl<N: Node> Simulation<N> {
             clients: Vec::new(),
             client_timeout: config.client_timeout,
             deliveries: 0,
+            triggers: Triggers::new(&config.plan.triggered),
         };
         for i in 0..n {
             world.push(
-                Time::ZERO,
+                config.plan.start_of(NodeId(i)),
                 Item::Start {
                     node: NodeId(i),
                     restart: false,
@@ -547,6 +559,8 @@ impl<N: Node> Simulation<N> {
             workload: None,
             workload_rng: derive_rng(config.seed, u64::MAX),
             monitors: Vec::new(),
+            states: Vec::new(),
+            predicates_checked: false,
             now: Time::ZERO,
             steps: 0,
             step_budget: config.step_budget,
@@ -578,10 +592,48 @@ impl<N: Node> Simulation<N> {
         self
     }
 
+    /// Registers the message predicate `name` that the plan's [triggered
+    /// faults](crate::plan::TriggeredFault) may name: `accepts(from, to, msg)`.
+    pub fn message_predicate(
+        mut self,
+        name: impl Into<String>,
+        accepts: impl Fn(NodeId, NodeId, &N::Msg) -> bool + 'static,
+    ) -> Self {
+        let accepts: MessagePredicate<N> = Box::new(accepts);
+        self.world
+            .triggers
+            .add_message_predicate(name.into(), accepts);
+        self
+    }
+
+    /// Registers the state predicate `name` that the plan's triggered faults may name: after
+    /// every event it returns the node for which it holds, if any ("whoever leads").
+    pub fn state_predicate(
+        mut self,
+        name: impl Into<String>,
+        holds_for: impl FnMut(&View<'_, N>) -> Option<NodeId> + 'static,
+    ) -> Self {
+        self.states.push((name.into(), Box::new(holds_for)));
+        self
+    }
+
     /// Runs every event up to and including `end`, then sets the clock to `end`.
+    ///
+    /// Panics if the plan's triggered faults name a predicate the test did not register.
     pub fn run_until(&mut self, end: Time) -> Result<(), Halt> {
         if let Some(halt) = &self.halted {
             return Err(halt.clone());
+        }
+        if !self.predicates_checked {
+            let names: Vec<String> = self.states.iter().map(|(n, _)| n.clone()).collect();
+            let missing = self.world.triggers.unregistered(&names);
+            assert!(
+                missing.is_empty(),
+                "the fault plan's triggered faults name {}, which the test did not register \
+                 (Simulation::message_predicate, Simulation::state_predicate)",
+                missing.join(" and ")
+            );
+            self.predicates_checked = true;
         }
         while self.world.queue.next_time().is_some_and(|t| t <= end) {
             let (time, item) = self.world.queue.pop().expect("peeked");
@@ -593,6 +645,9 @@ impl<N: Node> Simulation<N> {
                 }));
             }
             self.handle(item)?;
+            if !self.world.triggers.is_idle() || self.world.triggers.has_fired() {
+                self.apply_triggered();
+            }
             if !self.monitors.is_empty() {
                 self.check_monitors()?;
             }
@@ -708,6 +763,45 @@ impl<N: Node> Simulation<N> {
         };
         self.halted = Some(halt.clone());
         halt
+    }
+
+    /// Evaluates the armed state triggers, then applies every triggered fault that went off
+    /// during the event just handled: at once, or after its delay.
+    fn apply_triggered(&mut self) {
+        let armed = self.world.triggers.armed_states();
+        if !armed.is_empty() {
+            let view = View {
+                time: self.now,
+                slots: &self.slots,
+            };
+            let mut named = BTreeMap::new();
+            for (name, from) in armed {
+                if from > self.now || named.contains_key(&name) {
+                    continue;
+                }
+                if let Some((_, holds_for)) = self.states.iter_mut().find(|(n, _)| *n == name) {
+                    named.insert(name, holds_for(&view));
+                }
+            }
+            self.world.triggers.on_states(self.now, &named);
+        }
+        for fired in self.world.triggers.take_fired() {
+            let now = self.now;
+            self.world.record_if(now, || EventKind::Trigger {
+                node: fired.subject,
+                what: fired.what.clone(),
+                fault: if fired.delay.is_zero() {
+                    fired.fault.to_string()
+                } else {
+                    format!("{} in {:?}", fired.fault, fired.delay)
+                },
+            });
+            if fired.delay.is_zero() {
+                self.apply_fault(fired.fault);
+            } else {
+                self.world.push(now + fired.delay, Item::Fault(fired.fault));
+            }
+        }
     }
 
     fn check_monitors(&mut self) -> Result<(), Halt> {
@@ -920,6 +1014,11 @@ impl<N: Node> Simulation<N> {
                 duplicate,
             } => {
                 self.world.deliveries += 1;
+                if !self.world.triggers.is_idle() {
+                    self.world
+                        .triggers
+                        .on_message(now, true, (from, node, id), &msg);
+                }
                 if self.world.tracing {
                     let text = format!("{msg:?}");
                     self.world.record(
@@ -1017,7 +1116,8 @@ impl<N: Node> Simulation<N> {
                 node,
                 restart_after,
             } => {
-                if node.0 >= self.world.nodes {
+                // Crashing a node that is down already does nothing, and schedules no restart.
+                if node.0 >= self.world.nodes || !self.slots[node.index()].local.up {
                     return;
                 }
                 self.crash(node);

@@ -64,6 +64,7 @@ pub mod render;
 pub mod scenario;
 pub mod time;
 pub mod trace;
+mod trigger;
 pub mod workload;
 
 pub use clock::{ClockSpec, WallTime};
@@ -71,7 +72,7 @@ pub use engine::{Config, Halt, HaltReason, Simulation, View};
 pub use lincheck;
 pub use net::{Latency, NetConfig};
 pub use node::{Context, Node, OpId, SimRng, TimerId};
-pub use plan::{Fault, FaultPlan, Partition, TimedFault};
+pub use plan::{Fault, FaultPlan, Partition, Side, TimedFault, Trigger, TriggeredFault};
 pub use proptest;
 pub use rand;
 pub use time::{NodeId, Time};

@@ -135,8 +135,15 @@ impl<N: Node> Context<'_, N> {
 
     /// Annotates the timeline at this node ("suspect n2", "became leader").
     pub fn note(&mut self, text: impl Into<String>) {
+        let watched = !self.world.triggers.is_idle() && self.world.triggers.wants_notes();
+        if !self.world.tracing && !watched {
+            return;
+        }
+        let text = text.into();
+        if watched {
+            self.world.triggers.on_note(self.now, self.id, &text);
+        }
         if self.world.tracing {
-            let text = text.into();
             self.world.record(
                 self.now,
                 crate::trace::EventKind::Note {

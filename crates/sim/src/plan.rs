@@ -21,6 +21,221 @@ pub struct FaultPlan {
     /// Timed faults; they need not be sorted.
     #[serde(default)]
     pub faults: Vec<TimedFault>,
+    /// Faults that start when something happens in the run rather than at a fixed time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered: Vec<TriggeredFault>,
+    /// When each node starts (`starts[i]` is node `n{i}`'s offset from the start of the run);
+    /// missing entries start at once. Until it starts a node is down: messages to it are lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<Duration>,
+}
+
+/// A fault that starts when something happens in the run: a node notes a text, a message is
+/// sent or delivered, or a state predicate over the nodes first holds. It fires at most once.
+///
+/// Predicates are named in the plan, so that it stays a plain value that can be printed and
+/// replayed; the test registers the code behind each name on the simulation
+/// ([`Simulation::message_predicate`](crate::Simulation::message_predicate),
+/// [`Simulation::state_predicate`](crate::Simulation::state_predicate)).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggeredFault {
+    /// What sets it off.
+    pub when: Trigger,
+    /// The trigger is armed from this instant of real time on; earlier events do not count.
+    #[serde(default)]
+    pub from: Time,
+    /// The fault starts this long after the trigger. Zero: right after the event that set it
+    /// off has been handled, before anything else happens.
+    #[serde(default)]
+    pub delay: Duration,
+    /// The fault. [`NodeId::SUBJECT`] in it stands for the node the trigger names.
+    pub fault: Fault,
+}
+
+/// Which end of a message a message trigger names as its subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Sender,
+    Receiver,
+}
+
+/// What sets off a [`TriggeredFault`], and which node it names as the subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A node (any, or only `node`) notes a text that contains `contains`. Subject: that node.
+    Note {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeId>,
+        contains: String,
+    },
+    /// A message for which the named message predicate holds leaves its sender.
+    Send { message: String, subject: Side },
+    /// A message for which the named message predicate holds is handed to its receiver (the
+    /// fault follows the receiver's handler).
+    Deliver { message: String, subject: Side },
+    /// The named state predicate, evaluated after every event, names a node for the first
+    /// time. Subject: that node.
+    Holds { state: String },
+}
+
+impl Trigger {
+    /// A trigger on a note containing `text`, by any node.
+    pub fn note(text: impl Into<String>) -> Trigger {
+        Trigger::Note {
+            node: None,
+            contains: text.into(),
+        }
+    }
+
+    /// A trigger on the sending of a message the predicate `name` accepts.
+    pub fn send(name: impl Into<String>, subject: Side) -> Trigger {
+        Trigger::Send {
+            message: name.into(),
+            subject,
+        }
+    }
+
+    /// A trigger on the delivery of a message the predicate `name` accepts.
+    pub fn deliver(name: impl Into<String>, subject: Side) -> Trigger {
+        Trigger::Deliver {
+            message: name.into(),
+            subject,
+        }
+    }
+
+    /// A trigger on the state predicate `name` naming a node.
+    pub fn holds(name: impl Into<String>) -> Trigger {
+        Trigger::Holds { state: name.into() }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = |s: &Side| match s {
+            Side::Sender => "its sender",
+            Side::Receiver => "its receiver",
+        };
+        match self {
+            Trigger::Note {
+                node: Some(node),
+                contains,
+            } => write!(f, "{node} notes {contains:?}"),
+            Trigger::Note {
+                node: None,
+                contains,
+            } => write!(f, "a node notes {contains:?}"),
+            Trigger::Send { message, subject } => {
+                write!(
+                    f,
+                    "a \"{message}\" message is sent (n* = {})",
+                    side(subject)
+                )
+            }
+            Trigger::Deliver { message, subject } => write!(
+                f,
+                "a \"{message}\" message is delivered (n* = {})",
+                side(subject)
+            ),
+            Trigger::Holds { state } => write!(f, "\"{state}\" holds for a node n*"),
+        }
+    }
+}
+
+impl Fault {
+    /// The fault with every [`NodeId::SUBJECT`] in it replaced by `subject`.
+    pub fn resolve(&self, subject: NodeId) -> Fault {
+        let pick = |n: &NodeId| if *n == NodeId::SUBJECT { subject } else { *n };
+        let all = |ns: &[NodeId]| ns.iter().map(pick).collect::<Vec<_>>();
+        match self {
+            Fault::Crash {
+                node,
+                restart_after,
+            } => Fault::Crash {
+                node: pick(node),
+                restart_after: *restart_after,
+            },
+            Fault::Pause { node, duration } => Fault::Pause {
+                node: pick(node),
+                duration: *duration,
+            },
+            Fault::Slow {
+                node,
+                per_event,
+                duration,
+            } => Fault::Slow {
+                node: pick(node),
+                per_event: *per_event,
+                duration: *duration,
+            },
+            Fault::Partition {
+                partition,
+                duration,
+            } => Fault::Partition {
+                partition: match partition {
+                    Partition::Split(groups) => {
+                        Partition::Split(groups.iter().map(|g| all(g)).collect())
+                    }
+                    Partition::OneWay { from, to } => Partition::OneWay {
+                        from: all(from),
+                        to: all(to),
+                    },
+                    Partition::Links(links) => {
+                        Partition::Links(links.iter().map(|(a, b)| (pick(a), pick(b))).collect())
+                    }
+                },
+                duration: *duration,
+            },
+            Fault::ClockStep { node, by_ns } => Fault::ClockStep {
+                node: pick(node),
+                by_ns: *by_ns,
+            },
+        }
+    }
+
+    /// Every node the fault names (a partition's included), in the order named.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        match self {
+            Fault::Crash { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::Slow { node, .. }
+            | Fault::ClockStep { node, .. } => vec![*node],
+            Fault::Partition { partition, .. } => match partition {
+                Partition::Split(groups) => groups.iter().flatten().copied().collect(),
+                Partition::OneWay { from, to } => from.iter().chain(to).copied().collect(),
+                Partition::Links(links) => links.iter().flat_map(|(a, b)| [*a, *b]).collect(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Crash {
+                node,
+                restart_after: Some(d),
+            } => write!(f, "crash {node}, restart after {d:?}"),
+            Fault::Crash {
+                node,
+                restart_after: None,
+            } => write!(f, "crash {node} for good"),
+            Fault::Pause { node, duration } => write!(f, "pause {node} for {duration:?}"),
+            Fault::Slow {
+                node,
+                per_event,
+                duration,
+            } => write!(f, "slow {node} (+{per_event:?} per event) for {duration:?}"),
+            Fault::Partition {
+                partition,
+                duration,
+            } => write!(f, "partition {partition} for {duration:?}"),
+            Fault::ClockStep { node, by_ns } => {
+                write!(f, "step {node}'s wall clock by {:+}ms", *by_ns as f64 / 1e6)
+            }
+        }
+    }
 }
 
 /// One fault that starts at `at` (real time since the start of the run).
@@ -154,6 +369,31 @@ impl FaultPlan {
         self
     }
 
+    /// Adds a fault that starts when `when` first happens, at or after `from` (builder style).
+    pub fn when(mut self, when: Trigger, from: Time, fault: Fault) -> FaultPlan {
+        self.triggered.push(TriggeredFault {
+            when,
+            from,
+            delay: Duration::ZERO,
+            fault,
+        });
+        self
+    }
+
+    /// Starts one node late (builder style).
+    pub fn start(mut self, node: NodeId, after: Duration) -> FaultPlan {
+        if self.starts.len() <= node.index() {
+            self.starts.resize(node.index() + 1, Duration::ZERO);
+        }
+        self.starts[node.index()] = after;
+        self
+    }
+
+    /// When `node` starts.
+    pub fn start_of(&self, node: NodeId) -> Time {
+        Time::ZERO + self.starts.get(node.index()).copied().unwrap_or_default()
+    }
+
     /// Sets one node's clocks (builder style).
     pub fn clock(mut self, node: NodeId, spec: ClockSpec) -> FaultPlan {
         if self.clocks.len() <= node.index() {
@@ -201,31 +441,24 @@ impl fmt::Display for FaultPlan {
                 )?;
             }
         }
-        for tf in self.sorted_faults() {
-            write!(f, "\n{:>12}  ", tf.at.to_string())?;
-            match &tf.fault {
-                Fault::Crash {
-                    node,
-                    restart_after: Some(d),
-                } => write!(f, "crash {node}, restart after {d:?}")?,
-                Fault::Crash {
-                    node,
-                    restart_after: None,
-                } => write!(f, "crash {node} for good")?,
-                Fault::Pause { node, duration } => write!(f, "pause {node} for {duration:?}")?,
-                Fault::Slow {
-                    node,
-                    per_event,
-                    duration,
-                } => write!(f, "slow {node} (+{per_event:?} per event) for {duration:?}")?,
-                Fault::Partition {
-                    partition,
-                    duration,
-                } => write!(f, "partition {partition} for {duration:?}")?,
-                Fault::ClockStep { node, by_ns } => {
-                    write!(f, "step {node}'s wall clock by {:+}ms", *by_ns as f64 / 1e6)?
-                }
+        for (i, start) in self.starts.iter().enumerate() {
+            if !start.is_zero() {
+                write!(f, "\nn{i} starts at {start:?}")?;
             }
+        }
+        for tf in self.sorted_faults() {
+            write!(f, "\n{:>12}  {}", tf.at.to_string(), tf.fault)?;
+        }
+        for tf in &self.triggered {
+            write!(f, "\n   triggered  when {}", tf.when)?;
+            if tf.from > Time::ZERO {
+                write!(f, " from {} on", tf.from)?;
+            }
+            write!(f, ": ")?;
+            if !tf.delay.is_zero() {
+                write!(f, "{:?} later, ", tf.delay)?;
+            }
+            write!(f, "{}", tf.fault)?;
         }
         Ok(())
     }

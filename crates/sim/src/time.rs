@@ -14,6 +14,11 @@ use std::time::Duration;
 pub struct NodeId(pub u32);
 
 impl NodeId {
+    /// In a [triggered fault](crate::plan::TriggeredFault), the node the trigger names (the
+    /// node that noted the text, the sender or receiver of the message, the node for which the
+    /// state predicate holds). Shown as `n*`. In a timed fault it names no node: it does nothing.
+    pub const SUBJECT: NodeId = NodeId(u32::MAX);
+
     /// The node's position in the run's node list.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -22,6 +27,9 @@ impl NodeId {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == NodeId::SUBJECT {
+            return write!(f, "n*");
+        }
         write!(f, "n{}", self.0)
     }
 }

@@ -106,6 +106,13 @@ pub enum EventKind {
     },
     /// A client stopped waiting for an operation; its outcome is unknown.
     Timeout { node: NodeId, client: u32, op: u64 },
+    /// A triggered fault went off: `what` happened (to `node`, its subject), so `fault` starts
+    /// now or after its delay.
+    Trigger {
+        node: NodeId,
+        what: String,
+        fault: String,
+    },
     /// The run stopped early: a node panicked, a monitor failed, or the step budget ran out.
     Halt { reason: String },
 }
@@ -126,7 +133,8 @@ impl EventKind {
             | ClockStep { node, .. }
             | Request { node, .. }
             | Response { node, .. }
-            | Timeout { node, .. } => Some(*node),
+            | Timeout { node, .. }
+            | Trigger { node, .. } => Some(*node),
             Send { from, .. } => Some(*from),
             Deliver { to, .. } => Some(*to),
             Drop {

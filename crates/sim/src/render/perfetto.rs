@@ -223,6 +223,9 @@ fn instant(kind: &EventKind, at: Time) -> Option<TraceEvent> {
             let name = format!("clock step {:+}ms", *by_ns as f64 / 1e6);
             on(node, name, "clock").arg("by_ns", *by_ns)
         }
+        EventKind::Trigger { node, what, fault } => {
+            on(node, format!("trigger: {fault}"), "fault").arg("what", what.as_str())
+        }
         EventKind::Crash { node } => on(node, "crash".into(), "fault"),
         EventKind::Start {
             node,

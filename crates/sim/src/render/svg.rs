@@ -470,6 +470,7 @@ enum Legend {
     Response,
     Timeout,
     ClockStep,
+    Trigger,
     Halt,
 }
 
@@ -491,6 +492,7 @@ impl Legend {
             Legend::Response => "response",
             Legend::Timeout => "timeout",
             Legend::ClockStep => "clock step",
+            Legend::Trigger => "triggered fault",
             Legend::Halt => "halt",
         }
     }
@@ -1019,6 +1021,12 @@ impl Body {
                     let text = format!("clock {jump}");
                     self.label("tl-clock", *node, x, &text, &title, &diamond, CYAN);
                 }
+                EventKind::Trigger { node, what, fault } => {
+                    self.legend.insert(Legend::Trigger);
+                    let title = format!("{node} at {at}: {what}, so {fault}");
+                    let bolt = bolt(x, self.plot.lane_y(*node));
+                    self.label("tl-trigger", *node, x, "trigger", &title, &bolt, RED);
+                }
                 EventKind::Request {
                     node,
                     client,
@@ -1265,6 +1273,22 @@ fn triangle(x: f64, y: f64, direction: f64) -> String {
     )
 }
 
+/// A small zigzag: something in the run set a fault off here.
+fn bolt(x: f64, y: f64) -> String {
+    format!(
+        "<path d=\"M{} {}L{} {}L{} {}L{} {}\" fill=\"none\" stroke=\"{RED}\" \
+         stroke-width=\"1.6\" stroke-linejoin=\"round\"/>",
+        num(x + 1.5),
+        num(y - 6.0),
+        num(x - 2.0),
+        num(y),
+        num(x + 2.0),
+        num(y),
+        num(x - 1.5),
+        num(y + 6.0)
+    )
+}
+
 fn diamond(x: f64, y: f64) -> String {
     format!(
         "<path d=\"M{} {}L{} {}L{} {}L{} {}Z\" fill=\"{CYAN}\"/>",
@@ -1392,6 +1416,7 @@ fn swatch(item: Legend, x: f64, y: f64) -> String {
             triangle(x + 10.0, y, -1.0)
         ),
         Legend::ClockStep => diamond(x + 10.0, y),
+        Legend::Trigger => bolt(x + 10.0, y),
         Legend::Halt => format!(
             "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"{RED}\" \
              stroke-width=\"2\"/>",

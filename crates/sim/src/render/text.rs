@@ -88,6 +88,7 @@ fn describe(kind: &EventKind) -> String {
         EventKind::Timeout { client, op, .. } => {
             format!("timeout c{client}#{op} (outcome unknown)")
         }
+        EventKind::Trigger { what, fault, .. } => format!("TRIGGER {what} → {fault}"),
         EventKind::Halt { reason } => format!("HALT {reason}"),
     }
 }
