@@ -26,7 +26,7 @@ use proptest::test_runner::{
     Config as RunnerConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 use serde::{Deserialize, Serialize};
-use std::fmt::Write;
+use std::fmt::{self, Write};
 use std::time::Duration;
 
 /// The environment variable that replays one saved case instead of generating new ones.
@@ -226,6 +226,53 @@ impl Property {
             Err(TestError::Fail(_, case)) => {
                 let failure = test(&case).expect_err("a failing case fails again on replay");
                 panic!("{}", self.report(&case, &failure, false))
+            }
+            Err(TestError::Abort(why)) => panic!("property \"{}\": {why}", self.name),
+        }
+    }
+
+    /// Runs `test` on generated inputs that are not fault plans: for rules about pure functions
+    /// (a decision, a piece of arithmetic) checked over many inputs. Panics with a report on
+    /// the smallest failing input proptest can shrink to. `SIM_SEED` and `SIM_CASES` apply.
+    pub fn check_inputs<T: fmt::Debug>(
+        &self,
+        inputs: impl Strategy<Value = T>,
+        test: impl Fn(&T) -> Result<(), String>,
+    ) -> Explored {
+        let cases = self.case_count();
+        let config = RunnerConfig {
+            cases,
+            failure_persistence: None,
+            max_shrink_iters: 2_000,
+            ..RunnerConfig::default()
+        };
+        let seed = self.generator_seed();
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        let outcome = runner.run(&inputs, |input| {
+            test(&input).map_err(|message| TestCaseError::fail(message))
+        });
+        match outcome {
+            Ok(()) => Explored { cases },
+            Err(TestError::Fail(_, input)) => {
+                let message = test(&input).expect_err("a failing input fails again");
+                let mut out = String::new();
+                let _ = writeln!(out, "\nproperty violated: {}", self.name);
+                let _ = writeln!(out, "  {}", message.replace('\n', "\n  "));
+                let _ = writeln!(out, "\ninput (shrunk to a smallest failing case):");
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    format!("{input:#?}").replace('\n', "\n  ")
+                );
+                if let Some(extra) = seed_from_env() {
+                    let _ = writeln!(out, "\nfound with {SEED_VAR}={extra}");
+                }
+                let _ = writeln!(out, "\nrun just this test:\n  {}", self.replay);
+                if let Some(book) = &self.book {
+                    let _ = writeln!(out, "read: {book}");
+                }
+                panic!("{out}")
             }
             Err(TestError::Abort(why)) => panic!("property \"{}\": {why}", self.name),
         }
