@@ -68,6 +68,9 @@ enum Task {
         /// How many seeds: the default one, then SIM_SEED=1, 2, ...
         #[arg(long, default_value_t = 20)]
         seeds: u32,
+        /// Only this mistake (its feature, with or without the `mistake-` prefix).
+        #[arg(long)]
+        mistake: Option<String>,
     },
     /// Every check, as CI runs them.
     Test {
@@ -188,7 +191,7 @@ fn test(only: Option<&str>) -> Result<bool, String> {
         ),
         (
             "classic mistakes are rejected at every seed",
-            Box::new(|| mistakes::measure(&root, &course, None, CI_SEEDS)),
+            Box::new(|| mistakes::measure(&root, &course, None, None, CI_SEEDS)),
         ),
         (
             "lincheck gives the published verdicts",
@@ -302,8 +305,13 @@ fn main() -> ExitCode {
             format,
             out,
         } => scenario(&reference, seed, format, out).map(|()| true),
-        Task::Mistakes { slug, seeds } => Course::load(&root())
-            .map(|course| mistakes::measure(&root(), &course, slug.as_deref(), seeds)),
+        Task::Mistakes {
+            slug,
+            seeds,
+            mistake,
+        } => Course::load(&root()).map(|course| {
+            mistakes::measure(&root(), &course, slug.as_deref(), mistake.as_deref(), seeds)
+        }),
         Task::Porcupine { data } => Ok(porcupine::check(
             &data.unwrap_or_else(|| porcupine::default_data(&root())),
         )),

@@ -160,10 +160,17 @@ pub fn rejected_by(output: &str, rejected_by: &str) -> bool {
         .any(|r| r == rejected_by || r.strip_prefix("snapshot ") == Some(rejected_by))
 }
 
-/// Measures every classic mistake of the chosen chapters (all when `slug` is `None`) at
-/// `count` seeds, and the solution at the same seeds. True if every mistake was rejected by
+/// Measures every classic mistake of the chosen chapters (all when `slug` is `None`; only the
+/// mistake named `only`, with or without its `mistake-` prefix, when given) at `count` seeds,
+/// and the solution at the same seeds. True if every mistake was rejected by
 /// its named property at every seed and the solution passed at every seed.
-pub fn measure(root: &Path, course: &Course, slug: Option<&str>, count: u32) -> bool {
+pub fn measure(
+    root: &Path,
+    course: &Course,
+    slug: Option<&str>,
+    only: Option<&str>,
+    count: u32,
+) -> bool {
     let chapters: Vec<&Chapter> = match slug {
         Some(slug) => match course.chapter(slug) {
             Ok(chapter) => vec![chapter],
@@ -178,25 +185,20 @@ pub fn measure(root: &Path, course: &Course, slug: Option<&str>, count: u32) -> 
     let total = seeds.len();
     let mut ok = true;
     for chapter in chapters {
-        match test_binaries(root, chapter, None) {
-            Ok(binaries) => {
-                let runs = run_all(root, &binaries, &seeds);
-                let passed = runs.iter().filter(|r| r.passed).count();
-                println!(
-                    "solution {}: passes at {passed}/{total} seeds",
-                    chapter.slug
-                );
-                for (seed, run) in seeds.iter().zip(&runs).filter(|(_, r)| !r.passed) {
-                    ok = false;
-                    println!("  FAILS at {}:\n{}", seed_name(*seed), indent(&run.output));
-                }
-            }
-            Err(e) => {
-                ok = false;
-                println!("{e}");
-            }
+        // Measuring one mistake leaves the solution's own runs to a whole measurement.
+        if only.is_none() {
+            ok &= solution_passes(root, chapter, &seeds);
         }
-        for mistake in &chapter.mistakes {
+        let wanted = |feature: &str| {
+            only.is_none_or(|o| feature == o || feature.strip_prefix("mistake-") == Some(o))
+        };
+        if let Some(name) = only
+            && !chapter.mistakes.iter().any(|m| wanted(&m.feature))
+        {
+            println!("{}: no mistake named {name}", chapter.slug);
+            ok = false;
+        }
+        for mistake in chapter.mistakes.iter().filter(|m| wanted(&m.feature)) {
             let binaries = match test_binaries(root, chapter, Some(&mistake.feature)) {
                 Ok(binaries) => binaries,
                 Err(e) => {
@@ -242,6 +244,31 @@ pub fn measure(root: &Path, course: &Course, slug: Option<&str>, count: u32) -> 
                     println!("  at the first of them, {summary}");
                 }
             }
+        }
+    }
+    ok
+}
+
+/// Runs the solution without any mistake at every seed; true if it passes at each.
+fn solution_passes(root: &Path, chapter: &Chapter, seeds: &[Option<u64>]) -> bool {
+    let mut ok = true;
+    let total = seeds.len();
+    match test_binaries(root, chapter, None) {
+        Ok(binaries) => {
+            let runs = run_all(root, &binaries, seeds);
+            let passed = runs.iter().filter(|r| r.passed).count();
+            println!(
+                "solution {}: passes at {passed}/{total} seeds",
+                chapter.slug
+            );
+            for (seed, run) in seeds.iter().zip(&runs).filter(|(_, r)| !r.passed) {
+                ok = false;
+                println!("  FAILS at {}:\n{}", seed_name(*seed), indent(&run.output));
+            }
+        }
+        Err(e) => {
+            ok = false;
+            println!("{e}");
         }
     }
     ok

@@ -260,11 +260,7 @@ impl Property {
                 let _ = writeln!(out, "\nproperty violated: {}", self.name);
                 let _ = writeln!(out, "  {}", message.replace('\n', "\n  "));
                 let _ = writeln!(out, "\ninput (shrunk to a smallest failing case):");
-                let _ = writeln!(
-                    out,
-                    "  {}",
-                    format!("{input:#?}").replace('\n', "\n  ")
-                );
+                let _ = writeln!(out, "  {}", format!("{input:#?}").replace('\n', "\n  "));
                 if let Some(extra) = seed_from_env() {
                     let _ = writeln!(out, "\nfound with {SEED_VAR}={extra}");
                 }

@@ -238,6 +238,8 @@ pub(crate) struct World<N: Node> {
     clients: Vec<ClientState>,
     client_timeout: Duration,
     deliveries: u64,
+    sends: u64,
+    timers_fired: u64,
     pub(crate) triggers: Triggers<N>,
 }
 
@@ -253,6 +255,7 @@ impl<N: Node> World<N> {
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: N::Msg) {
         let id = self.next_msg_id;
         self.next_msg_id += 1;
+        self.sends += 1;
         if self.tracing {
             let text = format!("{msg:?}");
             self.record(
@@ -538,6 +541,8 @@ impl<N: Node> Simulation<N> {
             clients: Vec::new(),
             client_timeout: config.client_timeout,
             deliveries: 0,
+            sends: 0,
+            timers_fired: 0,
             triggers: Triggers::new(&config.plan.triggered),
         };
         for i in 0..n {
@@ -645,11 +650,12 @@ impl<N: Node> Simulation<N> {
                 }));
             }
             self.handle(item)?;
-            if !self.world.triggers.is_idle() || self.world.triggers.has_fired() {
-                self.apply_triggered();
-            }
+            // Monitors see the state the event left, before any fault it set off changes it.
             if !self.monitors.is_empty() {
                 self.check_monitors()?;
+            }
+            if !self.world.triggers.is_idle() || self.world.triggers.has_fired() {
+                self.apply_triggered();
             }
         }
         // `run` asks for every event there is; the clock then stays at the last one.
@@ -698,6 +704,17 @@ impl<N: Node> Simulation<N> {
     /// How many messages were handed to nodes.
     pub fn deliveries(&self) -> u64 {
         self.world.deliveries
+    }
+
+    /// How many messages nodes sent (each copy of a duplicated message counts once).
+    pub fn sends(&self) -> u64 {
+        self.world.sends
+    }
+
+    /// How many timers fired at their node (cancelled ones and those of a crashed life do
+    /// not count).
+    pub fn timers_fired(&self) -> u64 {
+        self.world.timers_fired
     }
 
     /// How many events were handled.
@@ -1037,6 +1054,7 @@ impl<N: Node> Simulation<N> {
             }
             NodeEvent::Timer { id, timer } => {
                 local.live_timers.remove(&id);
+                self.world.timers_fired += 1;
                 if self.world.tracing {
                     let text = format!("{timer:?}");
                     self.world

@@ -538,3 +538,41 @@ fn running_to_completion_leaves_the_clock_at_the_last_event() {
     sim.run_for(Duration::from_millis(5)).unwrap();
     assert_eq!(sim.now(), ms(17));
 }
+
+#[test]
+fn crashing_a_node_that_is_down_does_nothing_and_schedules_no_restart() {
+    let crash = |restart_ms| Fault::Crash {
+        node: NodeId(1),
+        restart_after: Some(Duration::from_millis(restart_ms)),
+    };
+    let plan = FaultPlan::default()
+        .at(ms(5), crash(40))
+        .at(ms(10), crash(5));
+    let mut sim = probe_sim(Config::new(2, 1).plan(plan), &[]);
+    sim.run_until(ms(100)).unwrap();
+    let restarts: Vec<Time> = sim
+        .trace()
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Start { restart: true, .. }))
+        .map(|e| e.time)
+        .collect();
+    assert_eq!(restarts, vec![ms(45)], "only the first crash's restart");
+}
+
+#[test]
+fn the_counters_count_sends_and_timers_that_fired() {
+    let plan = FaultPlan::default().at(
+        ms(15),
+        Fault::Crash {
+            node: NodeId(0),
+            restart_after: None,
+        },
+    );
+    let mut sim = probe_sim(Config::new(2, 1).plan(plan).trace(false), &[10, 20, 30]);
+    sim.run_until(ms(100)).unwrap();
+    // n0 fired one timer (at 10 ms) and sent Ping(0); n1 answered it; the crash killed the
+    // timers at 20 and 30 ms.
+    assert_eq!(sim.timers_fired(), 1);
+    assert_eq!(sim.sends(), 2);
+}

@@ -29,8 +29,14 @@ fn a_rule_about_a_pure_function_reports_the_smallest_input_that_breaks_it() {
     let report = report.downcast_ref::<String>().unwrap().to_string();
     assert!(report.contains("property violated: doubling:"), "{report}");
     // Shrunk to the smallest number that breaks it.
-    assert!(report.contains("2 * 101 = 202 is more than 200"), "{report}");
-    assert!(report.contains("input (shrunk to a smallest failing case):\n  101"), "{report}");
+    assert!(
+        report.contains("2 * 101 = 202 is more than 200"),
+        "{report}"
+    );
+    assert!(
+        report.contains("input (shrunk to a smallest failing case):\n  101"),
+        "{report}"
+    );
     assert!(report.contains("cargo test doubling"), "{report}");
     assert!(report.contains("read: book/src/x.md#doubling"), "{report}");
 }

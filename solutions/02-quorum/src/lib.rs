@@ -5,8 +5,8 @@
 //! replicas, with versions that order writes without trusting wall clocks and reads that write
 //! back what they return (the ABD algorithm), so that every read is linearizable.
 //!
-//! The classic mistakes are cargo features of this crate (`mistake-small-quorums`,
-//! `mistake-no-write-back`, `mistake-wall-clock-versions`); the exercise's tests must reject each.
+//! The classic mistakes are cargo features of this crate (`mistake-small-quorums`, ...; see
+//! `course.toml` for each and the property that must reject it).
 
 pub mod scenarios;
 
@@ -158,11 +158,15 @@ impl QuorumConfig {
     /// 3 of 4, 3 of 5), so that any two quorums share at least one replica. A deadline of
     /// 250 ms, a retry every 20 ms.
     pub fn majority(nodes: usize) -> QuorumConfig {
-        #[cfg(not(feature = "mistake-small-quorums"))]
-        let quorum = nodes / 2 + 1;
-        // "Half the replicas": R + W = N for an even N, and one each of three.
-        #[cfg(feature = "mistake-small-quorums")]
-        let quorum = (nodes / 2).max(1);
+        let quorum = if cfg!(feature = "mistake-small-quorums") {
+            // "Half the replicas": R + W = N for an even N, and one each of three.
+            (nodes / 2).max(1)
+        } else if cfg!(feature = "mistake-half-rounded-up") {
+            // Half, rounded up: right for 3 and 5, but two of four replicas are not a majority.
+            nodes.div_ceil(2)
+        } else {
+            nodes / 2 + 1
+        };
         QuorumConfig {
             r: quorum,
             w: quorum,
@@ -301,6 +305,12 @@ pub struct QuorumNode {
     ops: BTreeMap<OpId, Phase>,
     /// Measurement only (see [`QuorumNode::sampling`]).
     sampling: bool,
+    /// The mistake: the replica's value kept in memory, lost in a crash.
+    #[cfg(feature = "mistake-volatile-replica")]
+    volatile: Stored,
+    /// The mistake: how many answers each operation's phase has had, duplicates included.
+    #[cfg(feature = "mistake-count-duplicates")]
+    answers: BTreeMap<OpId, usize>,
 }
 // ANCHOR_END: node
 
@@ -311,6 +321,10 @@ impl QuorumNode {
             config,
             ops: BTreeMap::new(),
             sampling: false,
+            #[cfg(feature = "mistake-volatile-replica")]
+            volatile: Stored::INITIAL,
+            #[cfg(feature = "mistake-count-duplicates")]
+            answers: BTreeMap::new(),
         }
     }
 
@@ -351,6 +365,31 @@ impl QuorumNode {
         all
     }
 
+    /// What this node's replica holds.
+    fn replica(&self, ctx: &Context<'_, Self>) -> Stored {
+        #[cfg(feature = "mistake-volatile-replica")]
+        {
+            let _ = ctx;
+            self.volatile
+        }
+        #[cfg(not(feature = "mistake-volatile-replica"))]
+        ctx.durable().stored
+    }
+
+    /// Stores `stored` in this node's replica: durably, so that a crash does not take back an
+    /// acknowledgement the quorum counted on. The mistake: keep it in memory.
+    fn store(&mut self, ctx: &mut Context<'_, Self>, stored: Stored) {
+        #[cfg(feature = "mistake-volatile-replica")]
+        {
+            let _ = ctx;
+            self.volatile = stored;
+        }
+        #[cfg(not(feature = "mistake-volatile-replica"))]
+        {
+            ctx.durable_mut().stored = stored;
+        }
+    }
+
     /// The query phase has its `r` replies: move on to the store phase.
     fn start_store(&mut self, ctx: &mut Context<'_, Self>, op: OpId) {
         let Some(Phase::Query { request, replies }) = self.ops.get(&op) else {
@@ -360,12 +399,19 @@ impl QuorumNode {
         let replies: Vec<(NodeId, Stored)> = replies.iter().map(|(n, s)| (*n, *s)).collect();
         let (stored, holders, answer, targets) = match request {
             Request::Write(v) => {
+                // The mistake: forget what this coordinator issued before, so two of its
+                // writes whose queries see the same replies take the same version.
+                let last_issued = if cfg!(feature = "mistake-ignore-last-issued") {
+                    0
+                } else {
+                    ctx.durable().last_issued
+                };
                 #[cfg(not(feature = "mistake-wall-clock-versions"))]
-                let version = next_version(&replies, ctx.durable().last_issued, ctx.id());
+                let version = next_version(&replies, last_issued, ctx.id());
                 // "Last write wins" by the coordinator's wall clock, as if clocks agreed.
                 #[cfg(feature = "mistake-wall-clock-versions")]
                 let version = Version {
-                    counter: ctx.wall_clock().as_nanos().max(1) as u64,
+                    counter: ctx.wall_clock().as_nanos().max(1).max(last_issued as i64) as u64,
                     node: ctx.id(),
                 };
                 ctx.durable_mut().last_issued = version.counter;
@@ -456,19 +502,37 @@ impl Node for QuorumNode {
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Get { op } => {
-                let stored = ctx.durable().stored;
+                let stored = self.replica(ctx);
                 ctx.send(from, Msg::Got { op, stored });
             }
             Msg::Put { op, stored } => {
-                if stored.version > ctx.durable().stored.version {
-                    ctx.durable_mut().stored = stored;
+                let newer = stored.version > self.replica(ctx).version;
+                if newer {
+                    self.store(ctx, stored);
                 }
-                ctx.send(from, Msg::PutAck { op });
+                // Acknowledge an older write too: this replica holds that version or a newer
+                // one, which is all the coordinator needs. The mistake: stay silent, and the
+                // write that raced a newer one waits for acks that never come.
+                if newer || !cfg!(feature = "mistake-ack-only-when-stored") {
+                    ctx.send(from, Msg::PutAck { op });
+                }
             }
             Msg::Got { op, stored } => {
                 if let Some(Phase::Query { replies, .. }) = self.ops.get_mut(&op) {
                     replies.insert(from, stored);
-                    if replies.len() >= self.config.r {
+                    #[cfg(not(feature = "mistake-count-duplicates"))]
+                    let answers = replies.len();
+                    // The mistake: count answers, not replicas, so a duplicated or retried
+                    // reply counts twice.
+                    #[cfg(feature = "mistake-count-duplicates")]
+                    let answers = {
+                        let count = self.answers.entry(op).or_default();
+                        *count += 1;
+                        *count
+                    };
+                    if answers >= self.config.r {
+                        #[cfg(feature = "mistake-count-duplicates")]
+                        self.answers.remove(&op);
                         self.start_store(ctx, op);
                     }
                 }
@@ -476,6 +540,26 @@ impl Node for QuorumNode {
             Msg::PutAck { op } => {
                 if let Some(Phase::Store { holders, .. }) = self.ops.get_mut(&op) {
                     holders.insert(from);
+                    #[cfg(feature = "mistake-count-duplicates")]
+                    {
+                        // Those that held the value already, then every ack, duplicates too.
+                        let first = holders.len();
+                        let count = self
+                            .answers
+                            .entry(op)
+                            .and_modify(|c| *c += 1)
+                            .or_insert(first);
+                        if *count >= self.config.w {
+                            let answer = match self.ops.remove(&op) {
+                                Some(Phase::Store { answer, .. }) => answer,
+                                _ => unreachable!("the op is in its store phase"),
+                            };
+                            self.answers.remove(&op);
+                            ctx.reply(op, answer);
+                        }
+                        return;
+                    }
+                    #[cfg(not(feature = "mistake-count-duplicates"))]
                     self.finish_if_stored(ctx, op);
                 }
             }
@@ -486,6 +570,10 @@ impl Node for QuorumNode {
         match timer {
             Timer::Retry(op) => {
                 let Some(phase) = self.ops.get(&op) else {
+                    // The mistake: keep the retry timer running for an operation that ended.
+                    if cfg!(feature = "mistake-endless-retry") {
+                        ctx.set_timer(self.config.retry_every, Timer::Retry(op));
+                    }
                     return;
                 };
                 let nodes: Vec<NodeId> = ctx.nodes().collect();
@@ -507,6 +595,10 @@ impl Node for QuorumNode {
                 ctx.set_timer(self.config.retry_every, Timer::Retry(op));
             }
             Timer::Deadline(op) => {
+                // The mistake: keep trying past the deadline and never say "failed".
+                if cfg!(feature = "mistake-never-fail") {
+                    return;
+                }
                 if self.ops.remove(&op).is_some() {
                     ctx.note(format!("{op} failed: no quorum"));
                     ctx.reply(op, Response::Failed);

@@ -3,8 +3,10 @@
 //! the same API and documentation as the exercise (`exercises/03-leader-lease`), whose tests it
 //! runs unchanged.
 //!
-//! Three cargo features swap in the classic mistakes the tests must reject:
-//! `mistake-no-drift-margin`, `mistake-no-fencing` and `mistake-volatile-token`.
+//! Cargo features swap in the classic mistakes the tests must reject: `mistake-no-drift-margin`,
+//! `mistake-half-margin`, `mistake-count-from-arrival`, `mistake-no-quiet-period`,
+//! `mistake-no-fencing`, `mistake-strict-token-check`, `mistake-new-token-on-renewal` and
+//! `mistake-volatile-token` (see `course.toml` for what each is and which property rejects it).
 
 pub mod scenarios;
 
@@ -62,15 +64,18 @@ impl LeaseConfig {
     /// Message delay needs no margin: the holder counts its lease from the moment it *asked*
     /// (see [`holder_deadline`]), which is before the grantor started counting.
     pub fn margin(&self) -> Duration {
-        #[cfg(not(feature = "mistake-no-drift-margin"))]
-        {
-            let nanos = self.lease.as_nanos() * 2 * u128::from(self.max_drift_ppm);
-            let nanos = nanos.div_ceil(1_000_000);
-            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-        }
-        // The mistake: trust the clocks to agree.
-        #[cfg(feature = "mistake-no-drift-margin")]
-        Duration::ZERO
+        // Both clocks may be off, in opposite directions: twice the drift of one. The mistakes:
+        // trust the clocks to agree, or allow for the holder's drift and forget the grantor's.
+        let clocks: u128 = if cfg!(feature = "mistake-no-drift-margin") {
+            0
+        } else if cfg!(feature = "mistake-half-margin") {
+            1
+        } else {
+            2
+        };
+        let nanos = self.lease.as_nanos() * clocks * u128::from(self.max_drift_ppm);
+        let nanos = nanos.div_ceil(1_000_000);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -197,6 +202,12 @@ impl Grantor {
             Some(current) if now < current.expires => {
                 if current.holder == from {
                     current.expires = now + lease;
+                    // The mistake: every grant gets a fresh token, renewals too.
+                    #[cfg(feature = "mistake-new-token-on-renewal")]
+                    {
+                        *last_token += 1;
+                        current.token = *last_token;
+                    }
                     Decision::Renewed {
                         token: current.token,
                         expires: current.expires,
@@ -262,8 +273,13 @@ impl Resource {
     /// then remember `token` as the highest and append `Entry { from, token }`; reject it
     /// (change nothing) if `token` is lower. Returns whether the write was accepted.
     pub fn accept(&mut self, from: NodeId, token: u64) -> bool {
-        #[cfg(not(feature = "mistake-no-fencing"))]
+        #[cfg(not(any(feature = "mistake-no-fencing", feature = "mistake-strict-token-check")))]
         if token < self.highest {
+            return false;
+        }
+        // The mistake: only a newer token may write, so a leader's second write is refused.
+        #[cfg(feature = "mistake-strict-token-check")]
+        if token <= self.highest {
             return false;
         }
         // The mistake: the lease was checked before the write, so the storage trusts it.
@@ -423,6 +439,16 @@ impl LeaseNode {
     }
 }
 
+/// The clock every lease time is read from: the node's monotonic clock, which never jumps.
+/// The mistake: the wall clock, which NTP steps and which starts wherever it likes.
+fn clock(ctx: &Context<'_, LeaseNode>) -> Time {
+    if cfg!(feature = "mistake-wall-clock-lease") {
+        Time(u64::try_from(ctx.wall_clock().as_nanos()).unwrap_or(0))
+    } else {
+        ctx.now()
+    }
+}
+
 // ANCHOR: node_impl
 impl Node for LeaseNode {
     type Msg = Msg;
@@ -435,12 +461,17 @@ impl Node for LeaseNode {
         let config = self.config;
         match &mut self.role {
             Role::Grantor(grantor) => {
-                *grantor = Grantor::new(ctx.now() + config.lease);
+                #[cfg(not(feature = "mistake-no-quiet-period"))]
+                let quiet_until = clock(ctx) + config.lease;
+                // The mistake: a restarted grantor grants at once, as if no lease could still run.
+                #[cfg(feature = "mistake-no-quiet-period")]
+                let quiet_until = clock(ctx);
+                *grantor = Grantor::new(quiet_until);
                 ctx.note(format!("no grants until {}", grantor.quiet_until()));
             }
             Role::Storage => {}
             Role::Candidate { .. } => {
-                let asked_at = ctx.now();
+                let asked_at = clock(ctx);
                 ctx.send(GRANTOR, Msg::Acquire { asked_at });
                 ctx.set_timer(config.retry_every, Timer::Tick);
             }
@@ -449,7 +480,7 @@ impl Node for LeaseNode {
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         let config = self.config;
-        let now = ctx.now();
+        let now = clock(ctx);
         match (&mut self.role, msg) {
             (Role::Grantor(grantor), Msg::Acquire { asked_at }) => {
                 #[cfg(not(feature = "mistake-volatile-token"))]
@@ -484,7 +515,14 @@ impl Node for LeaseNode {
                 ctx.note(note);
             }
             (Role::Candidate { lease }, Msg::Grant { token, asked_at }) => {
+                #[cfg(not(feature = "mistake-count-from-arrival"))]
                 let until = holder_deadline(asked_at, &config);
+                // The mistake: count the lease from when the grant was handled.
+                #[cfg(feature = "mistake-count-from-arrival")]
+                let until = {
+                    let _ = asked_at;
+                    holder_deadline(now, &config)
+                };
                 if until <= now {
                     return;
                 }
@@ -508,7 +546,7 @@ impl Node for LeaseNode {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         let config = self.config;
-        let now = ctx.now();
+        let now = clock(ctx);
         match (&mut self.role, timer) {
             (Role::Grantor(grantor), Timer::Expiry) => {
                 if let Some(token) = grantor.expire(now) {

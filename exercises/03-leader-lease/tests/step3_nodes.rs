@@ -1,8 +1,10 @@
-//! The lease timeline the specification in `src/lib.rs` fully determines: any correct
-//! implementation produces this snapshot byte for byte.
+//! Step 3: the three handlers of [`LeaseNode`]. The lease timeline the specification in
+//! `src/lib.rs` fully determines: any correct implementation produces this snapshot byte for
+//! byte.
 //!
 //! If it fails, the diff shows the first line that differs: compare it with the doc comment of
 //! [`LeaseNode`] (what each node notes, and when) and of the function that computes the number.
+//! `cargo test --test step3_nodes` runs just this step.
 
 use leader_lease::{LeaseConfig, LeaseNode};
 use sim::{Config, EventKind, Fault, FaultPlan, NetConfig, NodeId, Simulation, Time};
@@ -58,25 +60,11 @@ fn lease_timeline() {
         .iter()
         .map(|e| sim::render::text::line(e) + "\n")
         .collect();
-    insta::assert_snapshot!("lease_timeline", out);
-}
-
-/// The numbers behind the notes: the margin for a few configurations, and where a lease
-/// granted in answer to a request sent at 1000 ms ends for its holder.
-#[test]
-fn margins_and_deadlines() {
-    let mut out = String::new();
-    for (lease_ms, ppm) in [(600, 10_000), (600, 0), (10_000, 200), (333, 7), (1, 1)] {
-        let config = LeaseConfig {
-            lease: Duration::from_millis(lease_ms),
-            max_drift_ppm: ppm,
-            ..LeaseConfig::default()
-        };
-        let deadline = leader_lease::holder_deadline(Time::from_millis(1_000), &config);
-        out.push_str(&format!(
-            "lease {lease_ms}ms, drift {ppm}ppm: margin {:?}, asked at 1000.000ms, valid until {deadline}\n",
-            config.margin()
-        ));
-    }
-    insta::assert_snapshot!("margins_and_deadlines", out);
+    insta::with_settings!({
+        description => "rules: the doc comment of LeaseNode in src/lib.rs (what the grantor, the \
+                        storage and each candidate do and note, in which handler)",
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("lease_timeline", out);
+    });
 }

@@ -1,20 +1,27 @@
-//! The register under random faults: every history is linearizable (safety), and operations
-//! complete whenever a majority of replicas can talk (liveness).
+//! Step 3: the register under faults. Every history is linearizable, with 3, 4 and 5 replicas
+//! (`linearizable`); operations complete whenever a majority of replicas can talk
+//! (`available`); every operation at a coordinator that stays up is answered by its deadline,
+//! if only with "failed" (`fails-cleanly`); and once no operation runs, the nodes go quiet
+//! (`quiet`). `cargo test --test step3_under_faults` runs just this step.
 //!
 //! Every run has several closed-loop clients that send reads and writes to random nodes; each
 //! write writes a value no other write uses, so the checker's explanation names exactly which
 //! write a read saw. The network loses, duplicates, delays and reorders messages; partitions
 //! come and go; nodes crash (a minority at a time, some for good), restart from their durable
-//! state, and pause. Wall clocks are skewed and stepped: a correct register never reads them.
+//! state, and pause; nodes start at different times. Wall clocks are skewed and stepped: a
+//! correct register never reads them. On top of the random faults, triggered faults aim at the
+//! moments where a register's mistakes show: a coordinator cut off and crashed just after its
+//! write left, so that the write reaches one replica only; a replica crashed just after it
+//! stored a write.
 
-use quorum::{QuorumConfig, QuorumNode, Request, Response};
+use quorum::{Msg, QuorumConfig, QuorumNode, Request, Response};
 use sim::check::{Case, Failure, PlanBounds, Property, plans};
 use sim::lincheck::{self, Register, RegisterOp, RegisterRet, Verdict};
 use sim::proptest::prelude::*;
 use sim::rand::RngExt;
 use sim::{
-    Config, Fault, FaultPlan, History, Invocation, Latency, NodeId, Outcome, Partition, SimRng,
-    Simulation, Time, TimedFault,
+    Config, EventKind, Fault, FaultPlan, History, Invocation, Latency, NodeId, Outcome, Partition,
+    Side, SimRng, Simulation, Time, Trigger, TriggeredFault,
 };
 use std::time::Duration;
 
@@ -74,7 +81,8 @@ fn run(
         .client_timeout(CLIENT_TIMEOUT);
     let quorums = QuorumConfig::majority(nodes as usize);
     let mut sim = Simulation::new(config, move |_, _| QuorumNode::new(quorums))
-        .clients(CLIENTS, workload(nodes, until));
+        .clients(CLIENTS, workload(nodes, until))
+        .message_predicate("put", |_, _, msg| matches!(msg, Msg::Put { .. }));
     match sim.run_until(end) {
         Ok(()) => Ok(sim),
         Err(halt) => Err(Failure::from(halt).trace(sim.trace())),
@@ -184,7 +192,8 @@ fn check_history(history: &Ops) -> Result<(), (String, Time)> {
     Err((message, at))
 }
 
-/// The faults of the safety property: everything the simulator has, within `horizon`...
+/// The faults of the safety property: everything the simulator has, within 500 ms, nodes that
+/// start up to 20 ms apart...
 fn chaos(nodes: u32) -> impl Strategy<Value = FaultPlan> {
     let bounds = PlanBounds {
         max_faults: 6,
@@ -204,42 +213,56 @@ fn chaos(nodes: u32) -> impl Strategy<Value = FaultPlan> {
                 sigma: 1.0,
             },
         ],
+        max_start_offset: Duration::from_millis(20),
+        // Duplicates are common: a coordinator must count replicas, not answers.
+        max_duplicate: 0.25,
         ..PlanBounds::new(nodes, Duration::from_millis(500))
     };
-    // ...plus up to four coordinators cut off in the middle of whatever they were doing.
-    let cut_offs = sim::proptest::collection::vec(cut_off(nodes), 0..=8);
-    (plans(bounds), cut_offs).prop_map(|(mut plan, cut_offs)| {
-        plan.faults.extend(cut_offs.into_iter().flatten());
+    // ...plus up to four coordinators cut off just after a write or write-back left them, and
+    // up to two replicas crashed just after they stored one.
+    let aimed = (
+        sim::proptest::collection::vec(cut_off(nodes), 0..=4),
+        sim::proptest::collection::vec(forgetful_replica(), 0..=2),
+    );
+    (plans(bounds), aimed).prop_map(|(mut plan, (cut_offs, crashes))| {
+        plan.triggered.extend(cut_offs.into_iter().flatten());
+        plan.triggered.extend(crashes);
         plan
     })
 }
 
-/// A targeted fault: for a few milliseconds nothing `node` sends reaches anyone else (its
-/// messages to itself still arrive), then it crashes, and restarts from its durable state a
-/// little later. A write it was storing at that moment reaches its own replica and nobody
-/// else's, and the crash stops the retries that would have repaired that: a write held by a
-/// minority, which a read sees or misses depending on which replicas answer it. Random plans
-/// make this rare (two messages lost together, then a crash before the next retry); a register
-/// that returns a value without writing it back is caught by it.
-fn cut_off(nodes: u32) -> impl Strategy<Value = Vec<TimedFault>> {
-    (0..nodes, 0..500u64, 1..=CUT_MS, 1..=DOWN_MS).prop_map(move |(node, at, cut, down)| {
-        let node = NodeId(node);
-        let others: Vec<NodeId> = (0..nodes).map(NodeId).filter(|n| *n != node).collect();
+/// A targeted fault: the moment a node sends a `Put` (a write's or a read's write-back),
+/// everything it sends stops reaching the other nodes (its messages to itself still arrive),
+/// except perhaps one node; a few milliseconds later it crashes, and restarts from its durable
+/// state a little after. The `Put` reaches its own replica, and maybe one more, and nobody
+/// else's; the crash stops the retries that would have repaired that. A write held by a
+/// minority, which a read sees or misses depending on which replicas answer it: random plans
+/// make this rare (several messages lost together, then a crash before the next retry), and a
+/// register that returns a value without writing it back is caught by it.
+fn cut_off(nodes: u32) -> impl Strategy<Value = Vec<TriggeredFault>> {
+    (0..500u64, 0..nodes, 1..=CUT_MS, 1..=DOWN_MS).prop_map(move |(from, spared, cut, down)| {
+        let when = Trigger::send("put", Side::Sender);
+        let from = Time::from_millis(from);
+        let others: Vec<NodeId> = (0..nodes).map(NodeId).filter(|n| n.0 != spared).collect();
         vec![
-            TimedFault {
-                at: Time::from_millis(at),
+            TriggeredFault {
+                when: when.clone(),
+                from,
+                delay: Duration::ZERO,
                 fault: Fault::Partition {
                     partition: Partition::OneWay {
-                        from: vec![node],
+                        from: vec![NodeId::SUBJECT],
                         to: others,
                     },
                     duration: Duration::from_millis(cut),
                 },
             },
-            TimedFault {
-                at: Time::from_millis(at + cut),
+            TriggeredFault {
+                when,
+                from,
+                delay: Duration::from_millis(cut),
                 fault: Fault::Crash {
-                    node,
+                    node: NodeId::SUBJECT,
                     restart_after: Some(Duration::from_millis(down)),
                 },
             },
@@ -249,6 +272,21 @@ fn cut_off(nodes: u32) -> impl Strategy<Value = Vec<TimedFault>> {
 /// The longest a cut-off lasts before its node crashes, and the longest it then stays down.
 const CUT_MS: u64 = 5;
 const DOWN_MS: u64 = 5;
+
+/// A targeted fault: a replica crashes just after it handled a `Put`, and restarts at once. A
+/// replica that keeps its value in durable state still holds the write it acknowledged; one
+/// that kept it in memory has taken back an acknowledgement a quorum counted on.
+fn forgetful_replica() -> impl Strategy<Value = TriggeredFault> {
+    (0..500u64, 1..=DOWN_MS).prop_map(|(from, down)| TriggeredFault {
+        when: Trigger::deliver("put", Side::Receiver),
+        from: Time::from_millis(from),
+        delay: Duration::ZERO,
+        fault: Fault::Crash {
+            node: NodeId::SUBJECT,
+            restart_after: Some(Duration::from_millis(down)),
+        },
+    })
+}
 
 fn linearizable_on(nodes: u32, cases: u32, test_name: &str) {
     smoke();
@@ -260,7 +298,7 @@ fn linearizable_on(nodes: u32, cases: u32, test_name: &str) {
     ))
     .cases(cases)
     .replay_command(format!(
-        "cargo test -p quorum --test properties {test_name}"
+        "cargo test -p quorum --test step3_under_faults {test_name}"
     ))
     .book("book/src/02-quorum.md#linearizable");
     property.check(chaos(nodes), |case| {
@@ -276,6 +314,13 @@ fn linearizable_on(nodes: u32, cases: u32, test_name: &str) {
 #[test]
 fn linearizable() {
     linearizable_on(3, LINEARIZABLE_CASES, "linearizable");
+}
+
+/// An even number of replicas: "half, rounded up" is a majority of three and of five, but not
+/// of four.
+#[test]
+fn linearizable_four() {
+    linearizable_on(4, CASES, "linearizable_four");
 }
 
 #[test]
@@ -335,7 +380,7 @@ fn available() {
         deadline.as_millis()
     ))
     .cases(CASES)
-    .replay_command("cargo test -p quorum --test properties available")
+    .replay_command("cargo test -p quorum --test step3_under_faults available")
     .book("book/src/02-quorum.md#available");
     property.check(turbulence(), |case| {
         let sim = run(case, 3, until, end, false)?;
@@ -363,6 +408,137 @@ fn available() {
             ))
             .at(rec.invoked + deadline)
             .trace(traced.trace()));
+        }
+        Ok(())
+    });
+}
+
+/// Whether a process fault of `node` in `plan` could hold up its handlers at some time in
+/// `from..=to`: it pauses, slows down (and works off its backlog for a while after), or is
+/// down.
+fn held_up(plan: &FaultPlan, node: NodeId, from: Time, to: Time) -> bool {
+    plan.faults.iter().any(|tf| {
+        let (faulty, end) = match &tf.fault {
+            Fault::Pause { node, duration } => (*node, tf.at + *duration),
+            Fault::Slow { node, duration, .. } => {
+                (*node, tf.at + *duration + Duration::from_secs(1))
+            }
+            Fault::Crash {
+                node,
+                restart_after,
+            } => (*node, restart_after.map_or(Time::MAX, |d| tf.at + d)),
+            _ => return false,
+        };
+        faulty == node && tf.at <= to && end >= from
+    })
+}
+
+#[test]
+fn fails_cleanly() {
+    smoke();
+    let until = Time::from_millis(700);
+    let end = until + CLIENT_TIMEOUT + Duration::from_millis(50);
+    let deadline = QuorumConfig::majority(3).deadline;
+    // The deadline runs on the coordinator's monotonic clock, at most 200 ppm slow.
+    let bound = deadline.mul_f64(1.0 / (1.0 - 200e-6)) + Duration::from_millis(1);
+    let property = Property::new(format!(
+        "fails-cleanly: every operation sent to a coordinator that stays up is answered within \
+         its {} ms deadline (on the coordinator's clock), with \"failed\" if no quorum answered \
+         in time",
+        deadline.as_millis()
+    ))
+    .cases(CASES)
+    .replay_command("cargo test -p quorum --test step3_under_faults fails_cleanly")
+    .book("book/src/02-quorum.md#failing-cleanly");
+    // Random partitions are too short to outlast a deadline, so one node is also cut off from
+    // the others for longer than one: what is sent to it then can only fail.
+    let longer = (deadline.as_millis() as u64 + 50)..=(3 * deadline.as_millis() as u64);
+    let cases = (chaos(3), 0..3u32, 0..500u64, longer).prop_map(|(mut plan, node, at, ms)| {
+        // Only timed faults, whose times the check below can read from the plan.
+        plan.triggered.clear();
+        plan.at(
+            Time::from_millis(at),
+            Fault::Partition {
+                partition: Partition::Split(vec![vec![NodeId(node)]]),
+                duration: Duration::from_millis(ms),
+            },
+        )
+    });
+    property.check(cases, |case| {
+        let sim = run(case, 3, until, end, false)?;
+        let late = sim.history().ops.iter().position(|r| {
+            let answered_in_time =
+                matches!(r.outcome, Outcome::Ok { at, .. } if at <= r.invoked + bound);
+            !answered_in_time
+                && r.invoked >= case.plan.start_of(r.node)
+                && !held_up(&case.plan, r.node, r.invoked, r.invoked + bound)
+        });
+        if let Some(index) = late {
+            let traced = run(case, 3, until, end, true)?;
+            let rec = &traced.history().ops[index];
+            return Err(Failure::new(format!(
+                "{} reached {} at {}, which stayed up and unpaused, but had no answer by {}: a \
+                 coordinator that cannot reach a quorum must say so, with Response::Failed, when \
+                 its deadline passes:\n  {}",
+                rec.op,
+                rec.node,
+                rec.invoked,
+                rec.invoked + bound,
+                describe(traced.history(), index)
+            ))
+            .at(rec.invoked + bound)
+            .trace(traced.trace()));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn quiet() {
+    smoke();
+    let calm = Time::ZERO + HORIZON + LONGEST;
+    let until = calm + Duration::from_millis(300);
+    let config = QuorumConfig::majority(3);
+    // Every operation ends by its deadline (its coordinator is up by then, or crashed and lost
+    // its timers); the timers it set fire at most one retry period after that, and then
+    // nothing is left to do.
+    let quiet_from = until + config.deadline + config.retry_every + Duration::from_millis(5);
+    let end = quiet_from + Duration::from_millis(200);
+    let property = Property::new(format!(
+        "quiet: once every operation has ended, the nodes fall silent: no message and no timer \
+         from {} ms after the last invocation on (a retry stops with its operation)",
+        (quiet_from - until).as_millis()
+    ))
+    .cases(CASES)
+    .replay_command("cargo test -p quorum --test step3_under_faults quiet")
+    .book("book/src/02-quorum.md#failing-cleanly");
+    property.check(turbulence(), |case| {
+        // Untraced first, counting messages and timers from `quiet_from` on; only a run that
+        // breaks the rule runs again with its timeline.
+        let mut sim = run(case, 3, until, quiet_from, false)?;
+        let work = |sim: &Simulation<QuorumNode>| sim.sends() + sim.timers_fired();
+        let before = work(&sim);
+        if let Err(halt) = sim.run_until(end) {
+            return Err(Failure::from(halt));
+        }
+        if work(&sim) == before {
+            return Ok(());
+        }
+        let sim = run(case, 3, until, end, true)?;
+        let busy = sim.trace().events.iter().find(|e| {
+            e.time >= quiet_from
+                && matches!(e.kind, EventKind::Send { .. } | EventKind::Timer { .. })
+        });
+        if let Some(event) = busy {
+            return Err(Failure::new(format!(
+                "the last operation was invoked before {until} and every fault had ended by \
+                 {calm}, yet at {} there is still work: {}. An operation's retries must stop \
+                 once it has answered or failed",
+                event.time,
+                sim::render::text::line(event).trim()
+            ))
+            .at(event.time)
+            .trace(sim.trace()));
         }
         Ok(())
     });
