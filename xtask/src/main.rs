@@ -4,6 +4,7 @@
 mod checks;
 mod learner;
 mod mistakes;
+mod mutants;
 mod porcupine;
 mod serve;
 
@@ -71,6 +72,12 @@ enum Task {
         /// Only this mistake (its feature, with or without the `mistake-` prefix).
         #[arg(long)]
         mistake: Option<String>,
+    },
+    /// Mutation testing (cargo-mutants, installed if missing) of each solution's mechanism
+    /// code with the exercise's tests; writes solutions/NN-slug/mutants.md.
+    Mutants {
+        /// Only this chapter (its slug).
+        slug: Option<String>,
     },
     /// Every check, as CI runs them.
     Test {
@@ -312,6 +319,9 @@ fn main() -> ExitCode {
         } => Course::load(&root()).map(|course| {
             mistakes::measure(&root(), &course, slug.as_deref(), mistake.as_deref(), seeds)
         }),
+        Task::Mutants { slug } => {
+            Course::load(&root()).and_then(|course| mutants::run(&root(), &course, slug.as_deref()))
+        }
         Task::Porcupine { data } => Ok(porcupine::check(
             &data.unwrap_or_else(|| porcupine::default_data(&root())),
         )),

@@ -218,10 +218,14 @@ impl Property {
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
         let strategy = (any::<u64>(), plans).prop_map(|(seed, plan)| Case { seed, plan });
-        let outcome = runner.run(&strategy, |case| {
-            test(&case).map_err(|failure| TestCaseError::fail(failure.message))
+        let outcome = crate::engine::quietly(|| {
+            runner
+                .run(&strategy, |case| {
+                    test(&case).map_err(|failure| TestCaseError::fail(failure.message))
+                })
+                .map_err(Box::new)
         });
-        match outcome {
+        match outcome.map_err(|e| *e) {
             Ok(()) => Explored { cases },
             Err(TestError::Fail(_, case)) => {
                 let failure = test(&case).expect_err("a failing case fails again on replay");
@@ -249,10 +253,12 @@ impl Property {
         let seed = self.generator_seed();
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-        let outcome = runner.run(&inputs, |input| {
-            test(&input).map_err(|message| TestCaseError::fail(message))
+        let outcome = crate::engine::quietly(|| {
+            runner
+                .run(&inputs, |input| test(&input).map_err(TestCaseError::fail))
+                .map_err(Box::new)
         });
-        match outcome {
+        match outcome.map_err(|e| *e) {
             Ok(()) => Explored { cases },
             Err(TestError::Fail(_, input)) => {
                 let message = test(&input).expect_err("a failing input fails again");

@@ -386,6 +386,7 @@ impl<N: Node> World<N> {
 pub struct View<'a, N: Node> {
     time: Time,
     slots: &'a [Slot<N>],
+    events: &'a [Event],
 }
 
 impl<N: Node> View<'_, N> {
@@ -420,6 +421,13 @@ impl<N: Node> View<'_, N> {
     /// The node's durable state.
     pub fn durable(&self, id: NodeId) -> &N::Durable {
         &self.slots[id.index()].local.durable
+    }
+
+    /// What the step just handled recorded in the trace: the timer or message it handled and
+    /// what the node did (sends, notes, its reply), or the fault it applied. Empty when tracing
+    /// is off.
+    pub fn events(&self) -> &[Event] {
+        self.events
     }
 }
 
@@ -479,6 +487,21 @@ fn install_quiet_hook() {
             }
         }));
     });
+}
+
+/// Runs `f` with the panics it catches kept off stderr, as a node handler's are: a property
+/// search that retries a panicking test hundreds of times while it shrinks would otherwise
+/// print the same panic each time. The caller shows the one that matters afterwards.
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_HANDLER.with(|flag| flag.set(self.0));
+        }
+    }
+    install_quiet_hook();
+    let _restore = Restore(IN_HANDLER.with(|flag| flag.replace(true)));
+    f()
 }
 
 /// A stream of the run's randomness for one concern (the network, a node, the clients), so that
@@ -649,10 +672,11 @@ impl<N: Node> Simulation<N> {
                     steps: self.step_budget,
                 }));
             }
+            let recorded = self.world.trace.events.len();
             self.handle(item)?;
             // Monitors see the state the event left, before any fault it set off changes it.
             if !self.monitors.is_empty() {
-                self.check_monitors()?;
+                self.check_monitors(recorded)?;
             }
             if !self.world.triggers.is_idle() || self.world.triggers.has_fired() {
                 self.apply_triggered();
@@ -790,6 +814,7 @@ impl<N: Node> Simulation<N> {
             let view = View {
                 time: self.now,
                 slots: &self.slots,
+                events: &[],
             };
             let mut named = BTreeMap::new();
             for (name, from) in armed {
@@ -821,10 +846,11 @@ impl<N: Node> Simulation<N> {
         }
     }
 
-    fn check_monitors(&mut self) -> Result<(), Halt> {
+    fn check_monitors(&mut self, from: usize) -> Result<(), Halt> {
         let view = View {
             time: self.now,
             slots: &self.slots,
+            events: &self.world.trace.events[from.min(self.world.trace.events.len())..],
         };
         let mut failure = None;
         for (name, check) in &mut self.monitors {
@@ -1105,9 +1131,9 @@ impl<N: Node> Simulation<N> {
             world: &mut self.world,
             local: &mut slot.local,
         };
-        IN_HANDLER.with(|flag| flag.set(true));
+        let outer = IN_HANDLER.with(|flag| flag.replace(true));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(state, &mut ctx)));
-        IN_HANDLER.with(|flag| flag.set(false));
+        IN_HANDLER.with(|flag| flag.set(outer));
         match outcome {
             Ok(()) => Ok(()),
             Err(payload) => {

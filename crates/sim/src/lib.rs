@@ -52,6 +52,50 @@
 //! assert_eq!(again.trace(), sim.trace());
 //! ```
 
+//! ## Faults aimed at moments
+//!
+//! A random fault plan rarely lands in the narrow window where a mistake shows. A
+//! [`TriggeredFault`] starts when something happens instead of at a fixed time: a node notes a
+//! text, a message that a named predicate accepts is sent or delivered, or a named state
+//! predicate first holds for a node ("whoever leads"). [`NodeId::SUBJECT`] in the fault stands
+//! for the node the trigger names:
+//!
+//! ```
+//! # use sim::{Fault, FaultPlan, NodeId, Side, Time, Trigger};
+//! # use std::time::Duration;
+//! // The moment any node is sent a "grant" message, freeze that node for longer than a
+//! // lease, so the grant reaches it late.
+//! let plan = FaultPlan::default().when(
+//!     Trigger::send("grant", Side::Receiver),
+//!     Time::ZERO,
+//!     Fault::Pause { node: NodeId::SUBJECT, duration: Duration::from_millis(800) },
+//! );
+//! assert!(plan.to_string().contains("pause n* for 800ms"));
+//! ```
+//!
+//! The test registers the predicates the plan names ([`Simulation::message_predicate`],
+//! [`Simulation::state_predicate`]); the plan stays a plain value that reports print and
+//! `SIM_REPLAY` replays. [`check::PlanBounds`] can also generate triggered faults, aim timed
+//! faults at some nodes only (`targets`) and start nodes at different offsets
+//! (`max_start_offset`).
+//!
+//! ## Invariants
+//!
+//! - Same seed and plan, same trace, byte for byte: nothing reads the host's clock, RNG or
+//!   thread schedule, and no iteration order depends on hashing.
+//! - Events happen in order of real time, and at one instant in the order they were scheduled.
+//! - A node's timers run on its own monotonic clock, which never goes back; its wall clock may.
+//! - After a crash a node keeps only its durable state; every timer and queued event of its old
+//!   life is gone.
+//! - Monitors see the state every event leaves, before any fault that event set off.
+//!
+//! ## Knobs for property tests
+//!
+//! `SIM_SEED=N` mixes N into every property's generator seed (other fault plans, same
+//! properties), `SIM_CASES=N` overrides every property's case count, and `SIM_REPLAY='...'`,
+//! which every failure report prints, replays one case with its whole timeline. See
+//! [`check`].
+
 pub mod check;
 pub mod clock;
 pub mod echo;

@@ -576,3 +576,27 @@ fn the_counters_count_sends_and_timers_that_fired() {
     assert_eq!(sim.timers_fired(), 1);
     assert_eq!(sim.sends(), 2);
 }
+
+#[test]
+fn a_monitor_sees_what_the_step_just_did() {
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = std::rc::Rc::clone(&seen);
+    let mut sim = probe_sim(Config::new(2, 1), &[10]).monitor("log", move |view| {
+        let lines: Vec<String> = view.events().iter().map(sim::render::text::line).collect();
+        log.borrow_mut().push(lines.join(" | "));
+        Ok(())
+    });
+    sim.run_until(ms(20)).unwrap();
+    let seen = seen.borrow();
+    // n0's timer fires and it sends in the same step; n1's delivery and its answer in the next.
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("n0    timer 0") && s.contains("send #1 → n1  Ping(0)")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("recv #1 ← n0  Ping(0)") && s.contains("send #2 → n0  Pong(0)")),
+        "{seen:#?}"
+    );
+}

@@ -1,7 +1,6 @@
 //! Properties over plain inputs (not fault plans) report the rule and the shrunk input.
 
 use sim::check::Property;
-use sim::proptest::prelude::*;
 
 #[test]
 fn a_rule_about_a_pure_function_reports_the_smallest_input_that_breaks_it() {

@@ -14,10 +14,11 @@
 //! Every `todo!()` is yours. Run the tests from this folder:
 //!
 //! ```text
-//! cargo test                      # everything
-//! cargo test --test snapshots     # the decisions your functions must make, and one small run
-//! cargo test --test properties    # the register under loss, partitions, crashes and skewed clocks
-//! cargo xtask hint quorum         # stuck? one hint at a time
+//! cargo test                            # every step, stopping at the first that fails
+//! cargo test --test step1_decisions     # step 1: next_version, decide_read, majority
+//! cargo test --test step2_node          # step 2: the node's handlers, on one small run
+//! cargo test --test step3_under_faults  # step 3: loss, partitions, crashes, skewed clocks
+//! cargo xtask hint quorum               # stuck? one hint at a time
 //! ```
 //!
 //! A failing property prints the operations the linearizability checker could not order, the

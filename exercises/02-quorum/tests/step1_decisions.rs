@@ -268,6 +268,22 @@ fn majority() {
                  than half (more would stop the register while a minority is down)"
             ));
         }
+        let narrow = QuorumConfig {
+            r: 1,
+            w: n.saturating_sub(1).max(1),
+            ..config
+        };
+        if !config.intersects(n) || narrow.intersects(n) && n > 1 {
+            return Err(format!(
+                "{context}: intersects({n}) must say whether r + w > {n}: it says {} for r = {}, \
+                 w = {} and {} for r = 1, w = {}",
+                config.intersects(n),
+                config.r,
+                config.w,
+                narrow.intersects(n),
+                narrow.w
+            ));
+        }
         if config.deadline != Duration::from_millis(250)
             || config.retry_every != Duration::from_millis(20)
         {

@@ -1,8 +1,10 @@
 //! Step 3: the register under faults. Every history is linearizable, with 3, 4 and 5 replicas
 //! (`linearizable`); operations complete whenever a majority of replicas can talk
 //! (`available`); every operation at a coordinator that stays up is answered by its deadline,
-//! if only with "failed" (`fails-cleanly`); and once no operation runs, the nodes go quiet
-//! (`quiet`). `cargo test --test step3_under_faults` runs just this step.
+//! if only with "failed" (`fails-cleanly`), and a failed one is over (`failed-is-final`); the
+//! counters a coordinator gave its writes survive its crashes (`issued`); when nothing fails,
+//! every operation finishes in two round trips (`prompt`); and once no operation runs, the
+//! nodes go quiet (`quiet`). `cargo test --test step3_under_faults` runs just this step.
 //!
 //! Every run has several closed-loop clients that send reads and writes to random nodes; each
 //! write writes a value no other write uses, so the checker's explanation names exactly which
@@ -433,6 +435,37 @@ fn held_up(plan: &FaultPlan, node: NodeId, from: Time, to: Time) -> bool {
     })
 }
 
+/// The chaos plans without their triggered crashes (the process faults a check must be able to
+/// read from the plan, see [`held_up`]), and with a node cut off from the others for longer than
+/// a deadline: once at a fixed time, and once the moment it sends a `Put`, so that operations
+/// fail in their query phase and in their store phase alike. Random partitions are too short to
+/// outlast a deadline.
+fn failing_cases() -> impl Strategy<Value = FaultPlan> {
+    let deadline = QuorumConfig::majority(3).deadline.as_millis() as u64;
+    let longer = move || deadline + 50..=3 * deadline;
+    (chaos(3), 0..3u32, 0..500u64, longer(), 0..500u64, longer()).prop_map(
+        |(mut plan, node, at, ms, from, storing_ms)| {
+            plan.triggered.clear();
+            plan.triggered.push(TriggeredFault {
+                when: Trigger::send("put", Side::Sender),
+                from: Time::from_millis(from),
+                delay: Duration::ZERO,
+                fault: Fault::Partition {
+                    partition: Partition::Split(vec![vec![NodeId::SUBJECT]]),
+                    duration: Duration::from_millis(storing_ms),
+                },
+            });
+            plan.at(
+                Time::from_millis(at),
+                Fault::Partition {
+                    partition: Partition::Split(vec![vec![NodeId(node)]]),
+                    duration: Duration::from_millis(ms),
+                },
+            )
+        },
+    )
+}
+
 #[test]
 fn fails_cleanly() {
     smoke();
@@ -450,21 +483,7 @@ fn fails_cleanly() {
     .cases(CASES)
     .replay_command("cargo test -p quorum --test step3_under_faults fails_cleanly")
     .book("book/src/02-quorum.md#failing-cleanly");
-    // Random partitions are too short to outlast a deadline, so one node is also cut off from
-    // the others for longer than one: what is sent to it then can only fail.
-    let longer = (deadline.as_millis() as u64 + 50)..=(3 * deadline.as_millis() as u64);
-    let cases = (chaos(3), 0..3u32, 0..500u64, longer).prop_map(|(mut plan, node, at, ms)| {
-        // Only timed faults, whose times the check below can read from the plan.
-        plan.triggered.clear();
-        plan.at(
-            Time::from_millis(at),
-            Fault::Partition {
-                partition: Partition::Split(vec![vec![NodeId(node)]]),
-                duration: Duration::from_millis(ms),
-            },
-        )
-    });
-    property.check(cases, |case| {
+    property.check(failing_cases(), |case| {
         let sim = run(case, 3, until, end, false)?;
         let late = sim.history().ops.iter().position(|r| {
             let answered_in_time =
@@ -505,8 +524,9 @@ fn quiet() {
     let quiet_from = until + config.deadline + config.retry_every + Duration::from_millis(5);
     let end = quiet_from + Duration::from_millis(200);
     let property = Property::new(format!(
-        "quiet: once every operation has ended, the nodes fall silent: no message and no timer \
-         from {} ms after the last invocation on (a retry stops with its operation)",
+        "quiet: once every operation has ended, the nodes fall silent and forget it: no message \
+         and no timer from {} ms after the last invocation on (a retry stops with its \
+         operation), and no operation left running",
         (quiet_from - until).as_millis()
     ))
     .cases(CASES)
@@ -520,6 +540,18 @@ fn quiet() {
         let before = work(&sim);
         if let Err(halt) = sim.run_until(end) {
             return Err(Failure::from(halt));
+        }
+        let holding = (0..3)
+            .map(NodeId)
+            .filter_map(|n| Some((n, sim.node(n)?.running())))
+            .find(|(_, running)| *running > 0);
+        if let Some((node, running)) = holding {
+            return Err(Failure::new(format!(
+                "every operation ended long ago, yet {node} still coordinates {running}: an \
+                 operation that has answered or failed must be forgotten"
+            ))
+            .at(end)
+            .trace(run(case, 3, until, end, true)?.trace()));
         }
         if work(&sim) == before {
             return Ok(());
@@ -541,5 +573,183 @@ fn quiet() {
             .trace(sim.trace()));
         }
         Ok(())
+    });
+}
+
+/// The slowest one-way latency of the `prompt` cases.
+const PROMPT_LATENCY: Duration = Duration::from_millis(4);
+
+#[test]
+fn prompt() {
+    smoke();
+    // A phase is a message to every replica and an answer back: two one-way latencies. A read
+    // whose replies agree has one phase; every other operation two.
+    let bound = PROMPT_LATENCY * 4;
+    let retry = QuorumConfig::majority(3).retry_every;
+    assert!(
+        bound < retry,
+        "the bound must tell a finished phase from a retried one"
+    );
+    let property = Property::new(format!(
+        "prompt: when no message is lost and nothing fails, every operation finishes within \
+         two round trips ({} ms at latencies of at most {} ms), without waiting for a retry",
+        bound.as_millis(),
+        PROMPT_LATENCY.as_millis()
+    ))
+    .cases(CASES)
+    .replay_command("cargo test -p quorum --test step3_under_faults prompt")
+    .book("book/src/02-quorum.md#prompt");
+    let bounds = PlanBounds {
+        max_faults: 0,
+        max_loss: 0.0,
+        max_duplicate: 0.0,
+        max_reorder: 0.0,
+        latencies: vec![
+            Latency::Constant(Duration::from_millis(1)),
+            Latency::Uniform {
+                min: Duration::from_micros(500),
+                max: PROMPT_LATENCY,
+            },
+        ],
+        max_drift_ppm: 200,
+        max_wall_error: Duration::from_millis(50),
+        ..PlanBounds::new(3, Duration::from_millis(500))
+    };
+    let until = Time::from_millis(400);
+    let end = until + CLIENT_TIMEOUT;
+    property.check(plans(bounds), |case| {
+        let sim = run(case, 3, until, end, false)?;
+        let slow = sim.history().ops.iter().position(|r| {
+            !matches!(r.outcome, Outcome::Ok { at, response: Response::Value(_) | Response::Written }
+                if at <= r.invoked + bound)
+        });
+        if let Some(index) = slow {
+            let traced = run(case, 3, until, end, true)?;
+            let rec = &traced.history().ops[index];
+            return Err(Failure::new(format!(
+                "{} at {} took longer than two round trips on a network that lost nothing: \
+                 {}. A read whose replies agree is done at once; otherwise it is done when \
+                 w replicas hold its value, counting those that replied with it",
+                rec.op,
+                rec.node,
+                describe(traced.history(), index)
+            ))
+            .at(rec.invoked + bound)
+            .trace(traced.trace()));
+        }
+        Ok(())
+    });
+}
+
+/// The operation a `Get` or `Put`'s `Debug` text names (`Put { op: c1#4, .. }`), as
+/// `(client, seq)`.
+fn message_op(msg: &str) -> Option<(u32, u64)> {
+    let rest = msg
+        .strip_prefix("Get { op: c")
+        .or_else(|| msg.strip_prefix("Put { op: c"))?;
+    let (client, rest) = rest.split_once('#')?;
+    let seq: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((client.parse().ok()?, seq.parse().ok()?))
+}
+
+#[test]
+fn failed_is_final() {
+    smoke();
+    let until = Time::from_millis(700);
+    let end = until + CLIENT_TIMEOUT + Duration::from_millis(50);
+    let property = Property::new(
+        "failed-is-final: once a coordinator has answered \"failed\", the operation is over: it \
+         sends no more Get or Put for it",
+    )
+    .cases(CASES)
+    .replay_command("cargo test -p quorum --test step3_under_faults failed_is_final")
+    .book("book/src/02-quorum.md#failing-cleanly");
+    property.check(failing_cases(), |case| {
+        let sim = run(case, 3, until, end, true)?;
+        let mut failed: Vec<(NodeId, u32, u64, Time)> = Vec::new();
+        for event in &sim.trace().events {
+            match &event.kind {
+                EventKind::Response {
+                    node,
+                    client,
+                    op,
+                    response,
+                } if response == "Failed" => failed.push((*node, *client, *op, event.time)),
+                // A crash forgets every operation: what its next life sends is not about them.
+                EventKind::Crash { node } => failed.retain(|f| f.0 != *node),
+                EventKind::Send { from, msg, .. } => {
+                    let Some((client, seq)) = message_op(msg) else {
+                        continue;
+                    };
+                    if let Some((_, _, _, at)) = failed
+                        .iter()
+                        .find(|f| f.0 == *from && (f.1, f.2) == (client, seq))
+                    {
+                        return Err(Failure::new(format!(
+                            "{from} answered c{client}#{seq} \"failed\" at {at}, but at {} it \
+                             still sent {msg}: an operation that failed must be forgotten, or a \
+                             client that gave up on it may see it take effect much later",
+                            event.time
+                        ))
+                        .at(event.time)
+                        .trace(sim.trace()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn issued() {
+    smoke();
+    let until = Time::from_millis(700);
+    let end = until + CLIENT_TIMEOUT + Duration::from_millis(50);
+    let property = Property::new(
+        "issued: the counter a coordinator gives a write is in its durable last_issued before \
+         any replica holds the write, so no crash can make it issue that counter again",
+    )
+    .cases(CASES)
+    .replay_command("cargo test -p quorum --test step3_under_faults issued")
+    .book("book/src/02-quorum.md#versions");
+    property.check(chaos(3), |case| {
+        let config = Config::new(3, case.seed)
+            .plan(case.plan.clone())
+            .client_timeout(CLIENT_TIMEOUT);
+        let quorums = QuorumConfig::majority(3);
+        let mut sim = Simulation::new(config, move |_, _| QuorumNode::new(quorums))
+            .clients(CLIENTS, workload(3, until))
+            .message_predicate("put", |_, _, msg| matches!(msg, Msg::Put { .. }))
+            .monitor("issued", |view| {
+                for replica in (0..3).map(NodeId) {
+                    let held = view.durable(replica).stored;
+                    let coordinator = held.version.node;
+                    if held.version.counter == 0 || coordinator.0 >= 3 {
+                        continue;
+                    }
+                    let issued = view.durable(coordinator).last_issued;
+                    if issued < held.version.counter {
+                        return Err(format!(
+                            "{replica} holds a write with version {:?}, but {coordinator}'s \
+                             durable last_issued is {issued}: a coordinator that crashed now \
+                             would give a later write the same counter",
+                            held.version
+                        ));
+                    }
+                }
+                Ok(())
+            });
+        match sim.run_until(end) {
+            Ok(()) => Ok(()),
+            Err(halt) => {
+                let message = match &halt.reason {
+                    sim::HaltReason::Monitor { message, .. } => message.clone(),
+                    _ => halt.to_string(),
+                };
+                Err(Failure::new(message).at(halt.time).trace(sim.trace()))
+            }
+        }
     });
 }

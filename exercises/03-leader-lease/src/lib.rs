@@ -13,10 +13,12 @@
 //! Every `todo!()` is yours. Run the tests from this folder:
 //!
 //! ```text
-//! cargo test                      # everything
-//! cargo test --test snapshots     # the exact lease timeline your nodes must produce
-//! cargo test --test properties    # one leader at a time, fencing, failover, under faults
-//! cargo xtask hint leader-lease   # stuck? one hint at a time
+//! cargo test                            # every step, stopping at the first that fails
+//! cargo test --test step1_arithmetic    # step 1: margin, holder_deadline, lease_valid
+//! cargo test --test step2_decisions     # step 2: Grantor::decide, Resource::accept
+//! cargo test --test step3_nodes         # step 3: the handlers, on one lease timeline
+//! cargo test --test step4_under_faults  # step 4: one leader, fencing, failover, under faults
+//! cargo xtask hint leader-lease         # stuck? one hint at a time
 //! ```
 //!
 //! A failing property prints the timeline around the moment it broke and a command that

@@ -2,9 +2,9 @@
 //! peer answers. The protocol it implements is specified in the exercise's crate docs,
 //! `exercises/00-warm-up/src/lib.rs`; this crate runs that exercise's tests unchanged.
 //!
-//! Two classic mistakes can be switched in with cargo features, to prove the tests reject them:
-//! `mistake-no-retry` (send each ping once and wait forever) and `mistake-any-pong` (take any
-//! pong for the answer to the ping in flight).
+//! Classic mistakes can be switched in with cargo features, to prove the tests reject them (each
+//! is described in `Cargo.toml`): `mistake-no-retry`, `mistake-any-pong`, `mistake-answer-once`,
+//! `mistake-answer-n0`, `mistake-resend-on-stale-pong` and `mistake-next-per-pong`.
 
 pub mod scenarios;
 
@@ -52,6 +52,9 @@ pub struct Pinger {
     pub acked: bool,
     /// The retry timer of the ping in flight, kept to cancel it when the pong arrives.
     pub retry: Option<TimerId>,
+    /// The ping numbers already answered, to answer each only once.
+    #[cfg(feature = "mistake-answer-once")]
+    answered: std::collections::BTreeSet<u64>,
 }
 
 impl Pinger {
@@ -62,6 +65,8 @@ impl Pinger {
             seq: 0,
             acked: false,
             retry: None,
+            #[cfg(feature = "mistake-answer-once")]
+            answered: std::collections::BTreeSet::new(),
         }
     }
 
@@ -72,6 +77,8 @@ impl Pinger {
             seq: 0,
             acked: false,
             retry: None,
+            #[cfg(feature = "mistake-answer-once")]
+            answered: std::collections::BTreeSet::new(),
         }
     }
 
@@ -124,12 +131,35 @@ impl Node for Pinger {
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         match msg {
             // Answering every copy is safe, and the ponger cannot know which answers got lost.
+            #[cfg(not(any(feature = "mistake-answer-once", feature = "mistake-answer-n0")))]
             Msg::Ping(n) => ctx.send(from, Msg::Pong(n)),
+            #[cfg(feature = "mistake-answer-once")]
+            Msg::Ping(n) => {
+                let _ = from;
+                if self.answered.insert(n) {
+                    ctx.send(from, Msg::Pong(n));
+                }
+            }
+            #[cfg(all(feature = "mistake-answer-n0", not(feature = "mistake-answer-once")))]
+            Msg::Ping(n) => {
+                let _ = from;
+                ctx.send(NodeId(0), Msg::Pong(n));
+            }
             Msg::Pong(n) => {
                 let Some(config) = self.config else {
                     return;
                 };
                 if !self.answers_ping_in_flight(n) {
+                    #[cfg(feature = "mistake-resend-on-stale-pong")]
+                    if !self.acked {
+                        // "An answer to an old ping: mine must have been lost, send it again."
+                        self.send_ping(ctx, self.seq);
+                    }
+                    #[cfg(feature = "mistake-next-per-pong")]
+                    if n == self.seq && self.seq + 1 < config.count {
+                        // A second answer to the acked ping starts a second Next timer.
+                        ctx.set_timer(config.interval, Timer::Next);
+                    }
                     return;
                 }
                 self.acked = true;

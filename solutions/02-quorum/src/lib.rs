@@ -305,6 +305,8 @@ pub struct QuorumNode {
     ops: BTreeMap<OpId, Phase>,
     /// Measurement only (see [`QuorumNode::sampling`]).
     sampling: bool,
+    /// Used only by `mistake-volatile-last-issued`: the counter kept in memory.
+    last_issued: u64,
     /// The mistake: the replica's value kept in memory, lost in a crash.
     #[cfg(feature = "mistake-volatile-replica")]
     volatile: Stored,
@@ -321,6 +323,7 @@ impl QuorumNode {
             config,
             ops: BTreeMap::new(),
             sampling: false,
+            last_issued: 0,
             #[cfg(feature = "mistake-volatile-replica")]
             volatile: Stored::INITIAL,
             #[cfg(feature = "mistake-count-duplicates")]
@@ -403,6 +406,8 @@ impl QuorumNode {
                 // writes whose queries see the same replies take the same version.
                 let last_issued = if cfg!(feature = "mistake-ignore-last-issued") {
                     0
+                } else if cfg!(feature = "mistake-volatile-last-issued") {
+                    self.last_issued
                 } else {
                     ctx.durable().last_issued
                 };
@@ -414,7 +419,13 @@ impl QuorumNode {
                     counter: ctx.wall_clock().as_nanos().max(1).max(last_issued as i64) as u64,
                     node: ctx.id(),
                 };
-                ctx.durable_mut().last_issued = version.counter;
+                // Durable before any replica can hold the write. The mistake: keep it in
+                // memory, so a restarted coordinator can issue the same counter again.
+                if cfg!(feature = "mistake-volatile-last-issued") {
+                    self.last_issued = version.counter;
+                } else {
+                    ctx.durable_mut().last_issued = version.counter;
+                }
                 let stored = Stored {
                     version,
                     value: Some(v),
@@ -428,9 +439,13 @@ impl QuorumNode {
                     version: decision.version,
                     value: decision.value,
                 };
+                // Those that replied with the value hold it already. The mistake: count only
+                // the write-backs' acknowledgements, so a read whose replies agree waits for
+                // its retry timer to collect acknowledgements from replicas that had the value.
                 let holders: BTreeSet<NodeId> = replies
                     .iter()
                     .filter(|(_, s)| s.version == decision.version)
+                    .filter(|_| !cfg!(feature = "mistake-holders-from-acks-only"))
                     .map(|(n, _)| *n)
                     .collect();
                 let answer = Response::Value(decision.value);

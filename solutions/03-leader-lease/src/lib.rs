@@ -562,7 +562,10 @@ impl Node for LeaseNode {
                 }
             }
             (Role::Candidate { lease }, Timer::Tick) => {
-                let valid = lease.filter(|held| lease_valid(now, held));
+                // The mistake: holding a lease taken for holding a valid one.
+                let valid = lease.filter(|held| {
+                    cfg!(feature = "mistake-write-without-lease") || lease_valid(now, held)
+                });
                 ctx.send(GRANTOR, Msg::Acquire { asked_at: now });
                 match valid {
                     Some(held) => {
