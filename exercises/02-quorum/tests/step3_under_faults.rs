@@ -84,7 +84,8 @@ fn run(
     let quorums = QuorumConfig::majority(nodes as usize);
     let mut sim = Simulation::new(config, move |_, _| QuorumNode::new(quorums))
         .clients(CLIENTS, workload(nodes, until))
-        .message_predicate("put", |_, _, msg| matches!(msg, Msg::Put { .. }));
+        .message_predicate("put", |_, _, msg| matches!(msg, Msg::Put { .. }))
+        .message_predicate("get", |_, _, msg| matches!(msg, Msg::Get { .. }));
     match sim.run_until(end) {
         Ok(()) => Ok(sim),
         Err(halt) => Err(Failure::from(halt).trace(sim.trace())),
@@ -439,13 +440,29 @@ fn held_up(plan: &FaultPlan, node: NodeId, from: Time, to: Time) -> bool {
 /// read from the plan, see [`held_up`]), and with a node cut off from the others for longer than
 /// a deadline: once at a fixed time, and once the moment it sends a `Put`, so that operations
 /// fail in their query phase and in their store phase alike. Random partitions are too short to
-/// outlast a deadline.
+/// outlast a deadline. And the moment a coordinator starts a query, its wall clock steps back,
+/// which a deadline measured on the wall clock would take for more time left.
 fn failing_cases() -> impl Strategy<Value = FaultPlan> {
     let deadline = QuorumConfig::majority(3).deadline.as_millis() as u64;
     let longer = move || deadline + 50..=3 * deadline;
-    (chaos(3), 0..3u32, 0..500u64, longer(), 0..500u64, longer()).prop_map(
-        |(mut plan, node, at, ms, from, storing_ms)| {
+    let steps = sim::proptest::collection::vec((0..500u64, 100..=300i64), 1..=3);
+    (
+        (chaos(3), 0..3u32, 0..500u64, longer()),
+        (0..500u64, longer(), steps),
+    )
+        .prop_map(|((mut plan, node, at, ms), (from, storing_ms, steps))| {
             plan.triggered.clear();
+            for (step_from, back_ms) in steps {
+                plan.triggered.push(TriggeredFault {
+                    when: Trigger::send("get", Side::Sender),
+                    from: Time::from_millis(step_from),
+                    delay: Duration::ZERO,
+                    fault: Fault::ClockStep {
+                        node: NodeId::SUBJECT,
+                        by_ns: -back_ms * 1_000_000,
+                    },
+                });
+            }
             plan.triggered.push(TriggeredFault {
                 when: Trigger::send("put", Side::Sender),
                 from: Time::from_millis(from),
@@ -462,8 +479,7 @@ fn failing_cases() -> impl Strategy<Value = FaultPlan> {
                     duration: Duration::from_millis(ms),
                 },
             )
-        },
-    )
+        })
 }
 
 #[test]

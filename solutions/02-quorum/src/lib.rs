@@ -307,6 +307,9 @@ pub struct QuorumNode {
     sampling: bool,
     /// Used only by `mistake-volatile-last-issued`: the counter kept in memory.
     last_issued: u64,
+    /// The mistake: when each operation started, by the wall clock, to time its deadline.
+    #[cfg(feature = "mistake-wall-clock-deadline")]
+    started: BTreeMap<OpId, sim::WallTime>,
     /// The mistake: the replica's value kept in memory, lost in a crash.
     #[cfg(feature = "mistake-volatile-replica")]
     volatile: Stored,
@@ -324,6 +327,8 @@ impl QuorumNode {
             ops: BTreeMap::new(),
             sampling: false,
             last_issued: 0,
+            #[cfg(feature = "mistake-wall-clock-deadline")]
+            started: BTreeMap::new(),
             #[cfg(feature = "mistake-volatile-replica")]
             volatile: Stored::INITIAL,
             #[cfg(feature = "mistake-count-duplicates")]
@@ -498,6 +503,8 @@ impl Node for QuorumNode {
     fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {}
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, op: OpId, request: Request) {
+        #[cfg(feature = "mistake-wall-clock-deadline")]
+        self.started.insert(op, ctx.wall_clock());
         self.ops.insert(
             op,
             Phase::Query {
@@ -572,7 +579,6 @@ impl Node for QuorumNode {
                             self.answers.remove(&op);
                             ctx.reply(op, answer);
                         }
-                        return;
                     }
                     #[cfg(not(feature = "mistake-count-duplicates"))]
                     self.finish_if_stored(ctx, op);
@@ -613,6 +619,22 @@ impl Node for QuorumNode {
                 // The mistake: keep trying past the deadline and never say "failed".
                 if cfg!(feature = "mistake-never-fail") {
                     return;
+                }
+                // The mistake: make sure by the wall clock that the deadline really passed, and
+                // wait for the rest if it says not.
+                #[cfg(feature = "mistake-wall-clock-deadline")]
+                if let Some(started) = self.started.get(&op)
+                    && self.ops.contains_key(&op)
+                {
+                    let elapsed = ctx.wall_clock().nanos_since(*started).max(0) as u64;
+                    let deadline = self.config.deadline.as_nanos() as u64;
+                    if elapsed < deadline {
+                        ctx.set_timer(
+                            Duration::from_nanos(deadline - elapsed),
+                            Timer::Deadline(op),
+                        );
+                        return;
+                    }
                 }
                 if self.ops.remove(&op).is_some() {
                     ctx.note(format!("{op} failed: no quorum"));
