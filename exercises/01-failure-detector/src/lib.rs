@@ -11,14 +11,16 @@
 //! Every `todo!()` is yours. Run the tests from this folder:
 //!
 //! ```text
-//! cargo test                      # everything
-//! cargo test --test snapshots     # the exact numbers your detector must produce
-//! cargo test --test properties    # the detector under crashes, pauses and a long-tailed network
-//! cargo xtask hint failure-detector   # stuck? one hint at a time
+//! cargo test                              # every step, in order
+//! cargo test --test step1_detector        # step 1: the numbers your detector must produce
+//! cargo test --test step2_node            # step 2: what each handler of the node must do
+//! cargo test --test step3_under_faults    # step 3: the node under crashes, pauses, a
+//!                                         #   long-tailed network and stepped wall clocks
+//! cargo xtask hint failure-detector       # stuck? one hint at a time
 //! ```
 //!
-//! A failing property prints the timeline around the moment it broke and a command that
-//! replays exactly that run.
+//! A failing property names the rule it checks, prints the timeline around the moment it
+//! broke, and gives a command that replays exactly that run.
 
 use sim::{Context, Node, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -38,8 +40,9 @@ use std::time::Duration;
 /// All times come from the observing node's own monotonic clock ([`Context::now`]); the
 /// detector never sees real time, nor the peer's clock.
 ///
-/// The numbers must come out exactly as specified below: the snapshot test compares them with
-/// a table, rounded to 3 decimals, so any correct implementation matches it.
+/// The numbers must come out exactly as specified below: step 1 of the tests checks each rule
+/// to 9 digits and compares a table of them, rounded to 3 decimals, with a snapshot, so any
+/// correct implementation matches.
 #[derive(Clone, Debug)]
 pub struct PhiDetector {
     /// The most inter-arrival times kept; older ones are forgotten first.
@@ -198,7 +201,7 @@ pub enum Timer {
 // ANCHOR: node
 /// A node that heartbeats every peer and suspects the ones that fall silent.
 ///
-/// What it does, exactly (the snapshot test relies on every step):
+/// What it does, exactly (step 2 of the tests checks every rule):
 ///
 /// - **Start** (`on_start`): send [`Msg::Heartbeat`] to every peer (in `ctx.peers()` order),
 ///   then set a [`Timer::Beat`] for `interval` and a [`Timer::Check`] for `check_every`.

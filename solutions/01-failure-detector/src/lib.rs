@@ -2,8 +2,10 @@
 //! detector and a heartbeat node, with the same API and documentation as the exercise
 //! (`exercises/01-failure-detector`), whose tests it runs unchanged.
 //!
-//! Three cargo features swap in the classic mistakes the tests must reject:
-//! `mistake-fixed-timeout`, `mistake-sticky-suspicion` and `mistake-no-floor`.
+//! Cargo features swap in the classic mistakes the tests must reject (`course.toml` names the
+//! property that rejects each): `mistake-fixed-timeout`, `mistake-sticky-suspicion`,
+//! `mistake-no-floor`, `mistake-sample-std-dev`, `mistake-wall-clock`,
+//! `mistake-trust-on-heartbeat` and `mistake-suspect-unheard`.
 
 pub mod scenarios;
 
@@ -25,8 +27,9 @@ use std::time::Duration;
 /// All times come from the observing node's own monotonic clock ([`Context::now`]); the
 /// detector never sees real time, nor the peer's clock.
 ///
-/// The numbers must come out exactly as specified below: the snapshot test compares them with
-/// a table, rounded to 3 decimals, so any correct implementation matches it.
+/// The numbers must come out exactly as specified below: step 1 of the tests checks each rule
+/// to 9 digits and compares a table of them, rounded to 3 decimals, with a snapshot, so any
+/// correct implementation matches.
 #[derive(Clone, Debug)]
 pub struct PhiDetector {
     /// The most inter-arrival times kept; older ones are forgotten first.
@@ -127,7 +130,13 @@ impl PhiDetector {
             .iter()
             .map(|d| (millis(*d) - mean).powi(2))
             .sum();
-        let std_dev = (squares / self.intervals.len() as f64).sqrt();
+        #[cfg(not(feature = "mistake-sample-std-dev"))]
+        let count = self.intervals.len() as f64;
+        // The mistake: the sample standard deviation of a statistics course, divided by n - 1.
+        // (With one interval that is 0 / 0, NaN, and `max` then quietly picks the floor.)
+        #[cfg(feature = "mistake-sample-std-dev")]
+        let count = (self.intervals.len() - 1) as f64;
+        let std_dev = (squares / count).sqrt();
         // Without the floor, a steady stream of heartbeats measures a deviation near zero and a
         // one-millisecond hiccup becomes an infinitely unlikely event.
         #[cfg(not(feature = "mistake-no-floor"))]
@@ -224,7 +233,7 @@ pub enum Timer {
 // ANCHOR: node
 /// A node that heartbeats every peer and suspects the ones that fall silent.
 ///
-/// What it does, exactly (the snapshot test relies on every step):
+/// What it does, exactly (step 2 of the tests checks every rule):
 ///
 /// - **Start** (`on_start`): send [`Msg::Heartbeat`] to every peer (in `ctx.peers()` order),
 ///   then set a [`Timer::Beat`] for `interval` and a [`Timer::Check`] for `check_every`.
@@ -282,17 +291,21 @@ impl HeartbeatNode {
 
     /// Re-judges every peer heard from and notes each change of mind.
     fn check(&mut self, ctx: &mut Context<'_, Self>) {
-        let now = ctx.now();
+        let now = clock(ctx);
+        #[cfg(not(feature = "mistake-suspect-unheard"))]
         for (peer, detector) in &self.detectors {
             let silent = self.is_too_silent(detector, now);
-            if silent && self.suspected.insert(*peer) {
-                ctx.note(format!("suspect {peer}"));
-            }
-            // Once suspected, a peer stays suspected: the mistake never forgives.
-            #[cfg(not(feature = "mistake-sticky-suspicion"))]
-            if !silent && self.suspected.remove(peer) {
-                ctx.note(format!("trust {peer}"));
-            }
+            judge(&mut self.suspected, ctx, *peer, silent);
+        }
+        // The mistake: every peer is judged, and one never heard from counts as silent for
+        // ever, so a node that has not started yet (or never will) is accused at once.
+        #[cfg(feature = "mistake-suspect-unheard")]
+        for peer in ctx.peers() {
+            let silent = self
+                .detectors
+                .get(&peer)
+                .is_none_or(|detector| self.is_too_silent(detector, now));
+            judge(&mut self.suspected, ctx, peer, silent);
         }
     }
 
@@ -312,6 +325,37 @@ impl HeartbeatNode {
                 .last_arrival()
                 .is_some_and(|last| now - last > timeout)
     }
+}
+
+/// Suspects `peer` if it is `silent` and trusts it otherwise, noting each change of mind.
+fn judge(
+    suspected: &mut BTreeSet<NodeId>,
+    ctx: &mut Context<'_, HeartbeatNode>,
+    peer: NodeId,
+    silent: bool,
+) {
+    if silent && suspected.insert(peer) {
+        ctx.note(format!("suspect {peer}"));
+    }
+    // Once suspected, a peer stays suspected: the mistake never forgives.
+    #[cfg(not(feature = "mistake-sticky-suspicion"))]
+    if !silent && suspected.remove(&peer) {
+        ctx.note(format!("trust {peer}"));
+    }
+}
+
+/// The time a node measures silences with: its monotonic clock.
+#[cfg(not(feature = "mistake-wall-clock"))]
+fn clock(ctx: &Context<'_, HeartbeatNode>) -> Time {
+    ctx.now()
+}
+
+/// The mistake: the wall clock's nanoseconds taken for a `Time`. It reads like the monotonic
+/// clock on a quiet machine, until NTP steps it: forwards, and every peer looks silent at
+/// once; backwards, and a peer that just died looks as if it spoke a moment ago.
+#[cfg(feature = "mistake-wall-clock")]
+fn clock(ctx: &Context<'_, HeartbeatNode>) -> Time {
+    Time(ctx.wall_clock().as_nanos() as u64)
 }
 
 /// Sends a heartbeat to every peer.
@@ -346,7 +390,13 @@ impl Node for HeartbeatNode {
         self.detectors
             .entry(from)
             .or_insert_with(|| PhiDetector::new(config.window, config.min_std_dev))
-            .heartbeat(ctx.now());
+            .heartbeat(clock(ctx));
+        // The mistake: a heartbeat is taken as proof of life on the spot, instead of waiting
+        // for the next check to weigh it.
+        #[cfg(feature = "mistake-trust-on-heartbeat")]
+        if self.suspected.remove(&from) {
+            ctx.note(format!("trust {from}"));
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {

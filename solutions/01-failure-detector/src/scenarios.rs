@@ -229,7 +229,7 @@ fn crash(seed: u64) -> Result<Trace, String> {
     sim.run_until(Time::from_millis(1_700))
         .map_err(|halt| halt.to_string())?;
     let trace = sim.trace();
-    // The bound the properties prove (see the exercise's tests/properties.rs): the last
+    // The bound completeness proves (see the exercise's tests/step3_under_faults.rs): the last
     // heartbeat lands within the cap, phi passes the threshold once the silence exceeds
     // interval + J + z * max(J, floor) (z = 5.23 for phi 8, J = the cap here), and the next
     // check comes within check_every.
