@@ -1,6 +1,6 @@
 //! What a learner runs: `progress` (which exercises pass) and `hint` (the next hint).
 
-use book::Course;
+use course::Course;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

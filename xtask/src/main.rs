@@ -1,15 +1,18 @@
 //! The project's automation: `cargo xtask serve` shows the book, `cargo xtask test` runs every
 //! check CI runs, and a learner's `progress`, `hint` and an instructor's `scenario`.
+//!
+//! xtask does not depend on mdBook: the book is built, served and checked by the book crate's
+//! own binary, which xtask runs through cargo only for those commands, so a learner's first
+//! `cargo xtask hint` compiles only what it needs.
 
 mod checks;
 mod learner;
 mod mistakes;
 mod mutants;
 mod porcupine;
-mod serve;
 
-use book::{Course, scenario};
 use clap::{Parser, Subcommand, ValueEnum};
+use course::{Course, scenario};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -145,7 +148,6 @@ fn test(only: Option<&str>) -> Result<bool, String> {
     for args in [&mut clippy_solutions, &mut clippy_mistakes] {
         args.extend(["--", "-D", "warnings"]);
     }
-    let book_dir = root.join("target/book");
     type Check<'a> = (&'a str, Box<dyn Fn() -> bool + 'a>);
     let checks: Vec<Check> = vec![
         (
@@ -206,24 +208,15 @@ fn test(only: Option<&str>) -> Result<bool, String> {
         ),
         (
             "the book builds with its timelines",
-            Box::new(|| match book::build(&root) {
-                Ok(dir) => {
-                    println!("book built in {}", dir.display());
-                    true
-                }
-                Err(e) => {
-                    println!("{e}");
-                    false
-                }
-            }),
+            Box::new(|| book_command(&["build"])),
         ),
         (
             "the book's links resolve",
-            Box::new(|| checks::links_resolve(&book_dir)),
+            Box::new(|| book_command(&["links"])),
         ),
         (
             "a browser renders every page",
-            Box::new(|| checks::browser(&root, &book_dir, &course)),
+            Box::new(|| book_command(&["browser"])),
         ),
     ];
     let mut failed = Vec::new();
@@ -265,7 +258,9 @@ fn scenario(
     let course = Course::load(&root)?;
     let (slug, name) = scenario::split(reference)?;
     let chapter = course.chapter(slug)?;
-    let trace = scenario::trace(&root, chapter, name, seed)?;
+    let json = scenario::trace_json(&root, chapter, name, seed)?;
+    let trace: sim::Trace =
+        serde_json::from_str(&json).map_err(|e| format!("bad trace from {reference}: {e}"))?;
     let text = match format {
         Format::Text => sim::render::text::render(&trace),
         Format::Svg => sim::render::svg::render_default(&trace),
@@ -284,26 +279,19 @@ fn scenario(
     Ok(())
 }
 
-fn serve(port: u16) -> Result<(), String> {
-    let started = Instant::now();
-    let dir = book::build(&root())?;
-    let (server, port) = serve::bind(port)?;
-    println!(
-        "book built in {:.1}s; serving it at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
-        started.elapsed().as_secs_f64()
-    );
-    serve::run(&server, &dir);
-    Ok(())
+/// Runs the book crate's binary (`crates/book/src/main.rs`) with `args`, streaming its output:
+/// the only place that compiles mdBook.
+fn book_command(args: &[&str]) -> bool {
+    let mut all = vec!["run", "--quiet", "--locked", "-p", "book", "--"];
+    all.extend(args);
+    run_cargo(&all)
 }
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Task::Test { only } => test(only.as_deref()),
-        Task::Serve { port } => serve(port).map(|()| true),
-        Task::Book => book::build(&root()).map(|dir| {
-            println!("book built in {}", dir.display());
-            true
-        }),
+        Task::Serve { port } => Ok(book_command(&["serve", "--port", &port.to_string()])),
+        Task::Book => Ok(book_command(&["build"])),
         Task::Progress => learner::progress(&root()).map(|()| true),
         Task::Hint { slug, reset } => learner::hint(&root(), &slug, reset).map(|()| true),
         Task::Scenario {

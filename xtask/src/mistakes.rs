@@ -3,7 +3,7 @@
 //! (`SIM_SEED`), and counts the seeds at which its named property rejected it; the solution
 //! without any mistake runs at the same seeds and must pass at every one.
 
-use book::{Chapter, Course};
+use course::{Chapter, Course};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

@@ -3,7 +3,7 @@
 //! tests). The results go to `solutions/NN-slug/mutants.md`, which keeps the written reason for
 //! every missed mutant across runs and marks the ones nobody has explained yet.
 
-use book::{Chapter, Course};
+use course::{Chapter, Course};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

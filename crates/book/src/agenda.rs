@@ -2,7 +2,7 @@
 //! in `course.toml`: chapters in course order, breaks every 90 minutes or so, lunch on full
 //! days, and whatever does not fit listed as take-home work.
 
-use crate::course::Course;
+use course::Course;
 use std::fmt::Write;
 
 struct Format {

@@ -5,8 +5,8 @@
 //! minutes.
 
 use crate::agenda;
-use crate::course::{Chapter, Course};
 use crate::scenario;
+use course::{Chapter, Course};
 use mdbook_driver::MDBook;
 use mdbook_driver::book::{Book, BookItem};
 use mdbook_driver::config::Config;

@@ -4,8 +4,9 @@
 
 pub mod agenda;
 pub mod build;
-pub mod course;
+pub mod checks;
 pub mod scenario;
+pub mod serve;
 
 pub use build::build;
 pub use course::{Chapter, Course, Mistake};

@@ -137,7 +137,9 @@ impl Pinger {
     /// config calls it.
     pub fn send_ping(&mut self, ctx: &mut Context<'_, Self>, seq: u64) {
         let _ = (ctx, seq);
-        todo!("send Msg::Ping(seq) to the peer, then set Timer::Retry(seq) and keep its id")
+        todo!(
+            "decide what else sending a ping must arrange, so that the pinger notices if no answer ever comes (rule 1)"
+        )
     }
 }
 
@@ -150,20 +152,19 @@ impl Node for Pinger {
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         let _ = ctx;
-        todo!("if this node pings and count > 0, send ping 0")
+        todo!("decide whether this node pings at all, and if it does, begin (rule 2)")
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         let _ = (ctx, from, msg);
         todo!(
-            "answer Ping(n) with Pong(n); on the Pong of the ping in flight, note `acked n`, \
-             cancel the retry timer and set Timer::Next if pings remain; ignore other pongs"
+            "decide, for each message, whether it must be answered, whether it acknowledges the ping in flight, or whether it changes nothing (rules 4 and 6)"
         )
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         let _ = (ctx, timer);
-        todo!("on Retry(n), send ping n again; on Next, send the next ping")
+        todo!("decide which ping each kind of timer means to send (rules 3 and 5)")
     }
 }
 // ANCHOR_END: handlers

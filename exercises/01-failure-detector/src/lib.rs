@@ -102,7 +102,7 @@ impl PhiDetector {
     /// Duplicated heartbeats are not special: each arrival counts, even a gap of zero.
     pub fn heartbeat(&mut self, arrival: Time) {
         let _ = arrival;
-        todo!("push the gap since the previous arrival into the window, then remember this arrival")
+        todo!("decide what one arrival adds to what the detector knows, and what it must forget")
     }
 
     /// The arithmetic mean of the intervals in the window, in milliseconds (0.0 when the window
@@ -111,7 +111,7 @@ impl PhiDetector {
     /// Convert each interval with `interval.as_secs_f64() * 1000.0`, then divide their sum by
     /// how many there are.
     pub fn mean_ms(&self) -> f64 {
-        todo!("the mean of the window's intervals in milliseconds, 0.0 if there are none")
+        todo!("the average gap in the window, in milliseconds (and the answer when there is none)")
     }
 
     /// The standard deviation phi assumes, in milliseconds: the **population** standard
@@ -124,7 +124,9 @@ impl PhiDetector {
     /// The floor matters: heartbeats on a quiet network arrive so regularly that the measured
     /// deviation is almost zero, and then a delay of a millisecond looks infinitely unlikely.
     pub fn sigma_ms(&self) -> f64 {
-        todo!("the population standard deviation of the window, but never below min_std_dev")
+        todo!(
+            "how spread out the gaps are, as the doc comment defines it, and the least spread the detector will assume"
+        )
     }
 
     /// The suspicion level at `now` (the observer's monotonic clock): 0.0 while the window is
@@ -146,7 +148,9 @@ impl PhiDetector {
     /// `f64::INFINITY`, which is a fine answer: that silence is not plausible any more.
     pub fn phi(&self, now: Time) -> f64 {
         let _ = now;
-        todo!("-log10 of the chance that a heartbeat is still on its way after this long")
+        todo!(
+            "how surprising the silence since the last arrival is, by the steps of the doc comment"
+        )
     }
     // ANCHOR_END: detector_api
 }
@@ -268,17 +272,23 @@ impl Node for HeartbeatNode {
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         let _ = ctx;
-        todo!("heartbeat every peer, then set the Beat and Check timers")
+        todo!(
+            "decide what a node does first, so that its peers hear from it and it starts judging them"
+        )
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         let _ = (ctx, from, msg);
-        todo!("feed the arrival time to the sender's detector (create it the first time)")
+        todo!(
+            "decide whose detector learns from this arrival, what it learns, and what else changes (nothing should)"
+        )
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         let _ = (ctx, timer);
-        todo!("Beat: heartbeat every peer; Check: judge every peer and note changes; re-arm both")
+        todo!(
+            "decide what each timer means, when the node may change its mind about a peer, and when each timer must fire again"
+        )
     }
 }
 // ANCHOR_END: node_impl

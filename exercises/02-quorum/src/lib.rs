@@ -93,7 +93,9 @@ impl fmt::Display for Version {
 /// version, even when they run at the same time or one was cut short by a crash.
 pub fn next_version(replies: &[(NodeId, Stored)], last_issued: u64, me: NodeId) -> Version {
     let _ = (replies, last_issued, me);
-    todo!("one more than the highest counter seen or issued, with `me` as the node")
+    todo!(
+        "decide which version beats everything this write's query saw and everything its coordinator ever issued"
+    )
 }
 // ANCHOR_END: next_version
 
@@ -122,7 +124,7 @@ pub struct ReadDecision {
 /// and nobody to write back to.
 pub fn decide_read(replies: &[(NodeId, Stored)]) -> ReadDecision {
     let _ = replies;
-    todo!("the newest reply's value and version, and the sorted ids of the replicas behind it")
+    todo!("decide which reply the read returns, and which replicas must be brought up to date")
 }
 // ANCHOR_END: decide_read
 
@@ -151,7 +153,9 @@ impl QuorumConfig {
     /// 250 ms, a retry every 20 ms.
     pub fn majority(nodes: usize) -> QuorumConfig {
         let _ = nodes;
-        todo!("r and w: the smallest number of replicas that is more than half of `nodes`")
+        todo!(
+            "decide how many replicas each quorum needs so that any two quorums share one, and no more"
+        )
     }
     // ANCHOR_END: majority
 
@@ -320,17 +324,21 @@ impl Node for QuorumNode {
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, op: OpId, request: Request) {
         let _ = (ctx, op, request);
-        todo!("start the query phase: Get to every node, then the Retry and Deadline timers")
+        todo!(
+            "start the operation's first phase, and arrange both to recover lost messages and never to wait for ever"
+        )
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         let _ = (ctx, from, msg);
-        todo!("as a replica answer Get and Put; as a coordinator count Got replies and PutAcks")
+        todo!(
+            "decide, for each message, whether this node answers it as a replica or counts it as a coordinator, and when it ignores it"
+        )
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         let _ = (ctx, timer);
-        todo!("Retry: resend the current phase to the nodes that have not answered; Deadline: fail")
+        todo!("decide what each timer means for an operation that may have finished already")
     }
 }
 // ANCHOR_END: node_impl

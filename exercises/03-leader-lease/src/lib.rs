@@ -10,7 +10,7 @@
 //! 3. [`LeaseNode`]: the three handlers that make a grantor, a storage node and candidates out
 //!    of them.
 //!
-//! Every `todo!()` is yours. Run the tests from this folder:
+//! Every `todo!("decide how much earlier than the grantor the holder must give up, given how far two clocks within the bound can drift apart over one lease")` is yours. Run the tests from this folder:
 //!
 //! ```text
 //! cargo test                            # every step, stopping at the first that fails
@@ -78,7 +78,9 @@ impl LeaseConfig {
     /// Message delay needs no margin: the holder counts its lease from the moment it *asked*
     /// (see [`holder_deadline`]), which is before the grantor started counting.
     pub fn margin(&self) -> Duration {
-        todo!("2 * lease * max_drift_ppm / 1_000_000, in nanoseconds, rounded up")
+        todo!(
+            "decide from which instant the holder may count its lease, and until when it may believe it"
+        )
     }
 }
 
@@ -115,7 +117,7 @@ pub struct Lease {
 /// node acts on the answer.
 pub fn lease_valid(now: Time, lease: &Lease) -> bool {
     let _ = (now, lease);
-    todo!("whether now is strictly before the lease's valid_until")
+    todo!("decide whether the lease still holds at this instant (and at its deadline itself?)")
 }
 // ANCHOR_END: lease
 
@@ -202,7 +204,7 @@ impl Grantor {
     ) -> Decision {
         let _ = (now, from, lease, last_token);
         todo!(
-            "quiet, renew the holder's lease, refuse others, or grant a new lease with the next token"
+            "decide, by the rules of the doc comment, what the grantor answers and what it must remember"
         )
     }
     // ANCHOR_END: decide
@@ -245,9 +247,7 @@ impl Resource {
     /// (change nothing) if `token` is lower. Returns whether the write was accepted.
     pub fn accept(&mut self, from: NodeId, token: u64) -> bool {
         let _ = (from, token);
-        todo!(
-            "reject a token lower than the highest seen; otherwise remember it and append the entry"
-        )
+        todo!("decide which tokens may still write, and what the storage remembers")
     }
     // ANCHOR_END: accept
 }
@@ -403,20 +403,18 @@ impl Node for LeaseNode {
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         let _ = ctx;
-        todo!("grantor: grant nothing for one lease; candidate: ask for the lease and set a Tick")
+        todo!("decide what each role must do first (remember that a grantor may be restarting)")
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
         let _ = (ctx, from, msg);
-        todo!(
-            "grantor: decide on Acquire; storage: accept or reject Write; candidate: take a Grant"
-        )
+        todo!("decide what each role does with each message, and which messages it ignores")
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         let _ = (ctx, timer);
         todo!(
-            "Tick: ask, and prepare a write if the lease is valid; Write: send it; Expiry: drop a dead lease"
+            "decide what each timer means for this role, and what a candidate must ask itself before it acts"
         )
     }
 }

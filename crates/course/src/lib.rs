@@ -1,5 +1,8 @@
 //! `course.toml`: the single list of chapters. Everything that needs the chapter list reads it
-//! through here.
+//! through here: xtask (learners' and authors' commands, the checks) and the book builder. It is
+//! its own small crate so that a learner's `cargo xtask hint` compiles nothing the book needs.
+
+pub mod scenario;
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
