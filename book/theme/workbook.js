@@ -44,3 +44,52 @@
     }
     apply(stored(), button);
 })();
+
+// Timelines: a click on any mark (or moving to it with Tab) shows its full text under the
+// figure. A label cut short to fit the drawing keeps its whole text in the mark's <title>,
+// which a hover shows too, but slowly and not on a touch screen.
+(function () {
+    "use strict";
+    var figures = document.querySelectorAll("figure.timeline");
+    Array.prototype.forEach.call(figures, function (figure) {
+        var svg = figure.querySelector("svg");
+        if (!svg) {
+            return;
+        }
+        var detail = document.createElement("p");
+        detail.className = "timeline-detail";
+        detail.setAttribute("aria-live", "polite");
+        detail.textContent = "Click a mark, or Tab to it, to read it in full.";
+        figure.insertBefore(detail, svg.nextSibling);
+        // A dense figure is shrunk to the page's width; the button shows it at its own size,
+        // to scroll sideways.
+        var zoom = document.createElement("button");
+        zoom.type = "button";
+        zoom.className = "timeline-zoom";
+        zoom.textContent = "Actual size";
+        zoom.addEventListener("click", function () {
+            var zoomed = figure.classList.toggle("zoomed");
+            zoom.textContent = zoomed ? "Fit to page" : "Actual size";
+        });
+        figure.insertBefore(zoom, detail);
+        var marks = svg.querySelectorAll("title");
+        Array.prototype.forEach.call(marks, function (title) {
+            var mark = title.parentNode;
+            if (!mark || mark === svg) {
+                return;
+            }
+            mark.setAttribute("tabindex", "0");
+            mark.classList.add("timeline-mark");
+            var show = function () {
+                detail.textContent = title.textContent;
+                var current = svg.querySelector(".timeline-mark.selected");
+                if (current) {
+                    current.classList.remove("selected");
+                }
+                mark.classList.add("selected");
+            };
+            mark.addEventListener("click", show);
+            mark.addEventListener("focus", show);
+        });
+    });
+})();

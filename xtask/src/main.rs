@@ -5,6 +5,7 @@
 //! own binary, which xtask runs through cargo only for those commands, so a learner's first
 //! `cargo xtask hint` compiles only what it needs.
 
+mod breakit;
 mod checks;
 mod learner;
 mod mistakes;
@@ -50,6 +51,14 @@ enum Task {
         /// Forget which hints were shown.
         #[arg(long)]
         reset: bool,
+    },
+    /// Break the reference mechanism: list a chapter's classic mistakes, or run the exercise's
+    /// tests against the reference with one of them and show the reports.
+    Break {
+        /// The chapter's slug, e.g. leader-lease.
+        slug: String,
+        /// The mistake, with or without its `mistake-` prefix (omit it for the list).
+        name: Option<String>,
     },
     /// Run a named scenario of a chapter's solution and print or write its timeline.
     Scenario {
@@ -203,6 +212,10 @@ fn test(only: Option<&str>) -> Result<bool, String> {
             Box::new(|| mistakes::measure(&root, &course, None, None, CI_SEEDS)),
         ),
         (
+            "cargo xtask break shows the reports",
+            Box::new(|| breakit::check(&root, &course)),
+        ),
+        (
             "lincheck gives the published verdicts",
             Box::new(|| porcupine::check(&porcupine::default_data(&root))),
         ),
@@ -300,6 +313,8 @@ fn main() -> ExitCode {
             format,
             out,
         } => scenario(&reference, seed, format, out).map(|()| true),
+        Task::Break { slug, name } => Course::load(&root())
+            .and_then(|course| breakit::run(&root(), &course, &slug, name.as_deref())),
         Task::Mistakes {
             slug,
             seeds,

@@ -22,7 +22,7 @@ fn seed_name(seed: Option<u64>) -> String {
 
 /// Builds the solution's test binaries with `feature` (or none) and returns their paths: only
 /// the exercise's test files, not the solution's own unit tests.
-fn test_binaries(
+pub fn test_binaries(
     root: &Path,
     chapter: &Chapter,
     feature: Option<&str>,

@@ -93,6 +93,36 @@ pub fn links_resolve(book: &Path) -> bool {
     broken.is_empty()
 }
 
+/// The labels of a timeline cut to "…" whose mark does not carry the whole text in its
+/// `<title>` (which the page shows on a click, a Tab or a hover): each should be empty.
+fn cut_labels_without_full_text(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for group in html.split("<g class=\"").skip(1) {
+        let Some(group) = group.split("</g>").next() else {
+            continue;
+        };
+        let title = group
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map_or("", |(t, _)| t);
+        for text in group.split("<text").skip(1) {
+            let Some(shown) = text
+                .split_once('>')
+                .and_then(|(_, rest)| rest.split_once("</text>"))
+                .map(|(t, _)| t)
+            else {
+                continue;
+            };
+            if let Some(prefix) = shown.strip_suffix('…')
+                && !title.contains(prefix)
+            {
+                missing.push(shown.to_string());
+            }
+        }
+    }
+    missing
+}
+
 /// How long one page may take to load in the browser before the attempt is abandoned.
 const PAGE_TIMEOUT: &str = "30";
 
@@ -205,6 +235,8 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
                     .is_some_and(|inner| inner.contains("<svg"))
             })
             .count();
+        let details = dom.matches("class=\"timeline-detail\"").count();
+        let unreadable = cut_labels_without_full_text(&dom);
         let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
         let shot = shots.join(page.with_extension("png").file_name().expect("a file name"));
         let screenshot = chromium_run(
@@ -228,6 +260,17 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
         }
         if chapter_pages.contains(page) && svgs_in_figures == 0 {
             problems.push(format!("no rendered timeline ({timelines} figures)"));
+        }
+        if details != timelines {
+            problems.push(format!(
+                "{details} of {timelines} timelines have the line that shows a mark in full (did \
+                 workbook.js run?)"
+            ));
+        }
+        if !unreadable.is_empty() {
+            problems.push(format!(
+                "labels cut short with no full text to click or hover: {unreadable:?}"
+            ));
         }
         if !console.is_empty() {
             problems.push(format!("console messages: {console:?}"));
@@ -257,6 +300,17 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_label_must_keep_its_whole_text_in_its_title() {
+        let fine = r#"<g class="tl-note"><title>n2 at 1ms: granted lease 1 until 1188.000ms</title><circle/><text x="1">granted lease 1 until 11…</text></g>"#;
+        assert!(cut_labels_without_full_text(fine).is_empty());
+        let lost = r#"<g class="tl-note"><title>n2 at 1ms</title><text x="1">granted lease 1 until 11…</text></g>"#;
+        assert_eq!(
+            cut_labels_without_full_text(lost),
+            vec!["granted lease 1 until 11…".to_string()]
+        );
+    }
 
     #[test]
     fn attribute_values_are_found_whole() {

@@ -10,7 +10,7 @@
 //! 3. [`LeaseNode`]: the three handlers that make a grantor, a storage node and candidates out
 //!    of them.
 //!
-//! Every `todo!("decide how much earlier than the grantor the holder must give up, given how far two clocks within the bound can drift apart over one lease")` is yours. Run the tests from this folder:
+//! Every `todo!()` is yours. Run the tests from this folder:
 //!
 //! ```text
 //! cargo test                            # every step, stopping at the first that fails
@@ -69,23 +69,24 @@ impl Default for LeaseConfig {
 impl LeaseConfig {
     /// How much earlier than the grantor the holder gives its lease up, to cover clock drift.
     ///
-    /// The holder measures the lease on its own clock and the grantor on its own; if the
-    /// holder's clock runs slow and the grantor's fast, each by up to `max_drift_ppm`, the
-    /// holder's `lease` lasts longer in real time than the grantor's by up to about
-    /// `2 * lease * max_drift_ppm / 1_000_000`. That is the margin, in whole nanoseconds,
-    /// rounded up: with the defaults, 2 × 600 ms × 1% = 12 ms.
+    /// The holder measures the lease on its own clock and the grantor on its own, and each
+    /// clock may run fast or slow by up to `max_drift_ppm` parts per million. The margin is the
+    /// most by which the holder's `lease` can outlast the grantor's in real time when the two
+    /// clocks err in opposite directions, in whole nanoseconds, rounded up (never down: a
+    /// margin one nanosecond short is no margin). With the defaults it comes to 12 ms.
     ///
     /// Message delay needs no margin: the holder counts its lease from the moment it *asked*
     /// (see [`holder_deadline`]), which is before the grantor started counting.
     pub fn margin(&self) -> Duration {
         todo!(
-            "decide from which instant the holder may count its lease, and until when it may believe it"
+            "decide how much earlier than the grantor the holder must give up, given how far two clocks within the bound can drift apart over one lease"
         )
     }
 }
 
 /// Until when (on its own monotonic clock) a node may believe it holds a lease that was granted
-/// in answer to a request it sent at `asked_at` (on the same clock): `asked_at + lease - margin`.
+/// in answer to a request it sent at `asked_at` (on the same clock): one lease counted from the
+/// request, given up a margin early.
 ///
 /// Counting from the request, not from the answer, is what makes message delay harmless: the
 /// grantor cannot have started its lease before the request was sent, so however long the
@@ -94,7 +95,9 @@ impl LeaseConfig {
 /// margin covers.
 pub fn holder_deadline(asked_at: Time, config: &LeaseConfig) -> Time {
     let _ = (asked_at, config);
-    todo!("asked_at + lease - margin")
+    todo!(
+        "decide from which instant the holder may count its lease, and until when it may believe it"
+    )
 }
 // ANCHOR_END: margin
 
@@ -301,43 +304,52 @@ pub enum Role {
 
 // ANCHOR: node
 /// A node of the leader-lease system: the grantor (`n0`), the storage (`n1`), or a candidate
-/// (any other). What each does, exactly (the snapshot test relies on every step; notes are
-/// written with `ctx.note`, times with `{}` of a [`Time`], such as `1234.000ms`):
+/// (any other). The rules below fix what each role does in each handler and the exact text of
+/// each note, which the snapshot of step 3 compares line by line. Notes are written with
+/// `ctx.note`, times as `{}` of a [`Time`] (`1234.000ms`); every time a node uses is its own
+/// `ctx.now()`, and what must survive a crash lives in `ctx.durable_mut()`.
 ///
-/// **Grantor** (`n0`):
-/// - *Start* (and restart): replace its state with `Grantor::new(now + lease)`: a lease it
-///   granted before a crash may still run, so it grants nothing for one lease. Note
-///   `no grants until {quiet_until}`.
-/// - *`Acquire { asked_at }` from a node*: [`Grantor::decide`] with the durable counter
-///   (`&mut ctx.durable_mut().last_token`). On `Granted`, note
-///   `grant lease {token} to {from} until {expires}`; on `Renewed`, note
-///   `renew lease {token} for {from} until {expires}`; in both cases send
-///   `Grant { token, asked_at }` back and set a [`Timer::Expiry`] for `lease`. On `Quiet` and
-///   `Refused`, do nothing: the requester will ask again.
-/// - *`Expiry`*: [`Grantor::expire`]; if it returns a token, note `lease {token} expired`.
+/// **Grantor** (`n0`)
+/// - *When it starts, and again after every restart*, it cannot know whether a lease it granted
+///   before is still running, so it starts over with a grantor that grants nothing for one
+///   whole lease from now, and notes `no grants until {quiet_until}`.
+/// - *On an `Acquire`*, it decides with [`Grantor::decide`], giving it the fencing counter that
+///   survives crashes. A grant or a renewal is noted, as `grant lease {token} to {from} until
+///   {expires}` or `renew lease {token} for {from} until {expires}`, and answered with a
+///   `Grant` carrying the token and the requester's own `asked_at`, unchanged (the requester
+///   counts from it, on its own clock). The grantor then sets an `Expiry` timer for one lease.
+///   A requester that is refused, or that asks while the grantor is quiet, hears nothing: it
+///   will ask again.
+/// - *On `Expiry`*, it forgets the lease if it has run out ([`Grantor::expire`]) and notes
+///   `lease {token} expired`.
 ///
-/// **Storage** (`n1`):
-/// - *`Write { token }` from a node*: [`Resource::accept`] on `ctx.durable_mut().resource`;
-///   note `write from {from} with token {token} accepted`, or, if rejected,
+/// **Storage** (`n1`)
+/// - *On a `Write`*, it lets its durable [`Resource`] decide ([`Resource::accept`]) and notes
+///   `write from {from} with token {token} accepted`, or
 ///   `write from {from} with token {token} rejected (seen {highest})`.
 ///
-/// **Candidate** (every other node):
-/// - *Start* (and restart, with no lease): send `Acquire { asked_at: now }` to [`GRANTOR`], set a
-///   `Tick` for `retry_every`.
-/// - *`Tick`*: first see whether it holds a lease valid now ([`lease_valid`]). Send
-///   `Acquire { asked_at: now }` to the grantor. If the lease is valid, set a
-///   `Timer::Write { token }` for `work_time` (it checked the lease; it will act later) and the
-///   next `Tick` for `renew_every`; otherwise the next `Tick` for `retry_every`.
-/// - *`Grant { token, asked_at }`*: `until = holder_deadline(asked_at, config)`. Ignore it if
-///   `until <= now` (it came too late to be of use), if the node holds a lease with a higher
-///   token, or if it holds one with the same token that already runs until `until` or later.
-///   Otherwise note `renewed lease {token} until {until}` if it holds a lease with that token,
-///   or `granted lease {token} until {until}` if not; hold `Lease { token, valid_until: until }`
-///   and set an `Expiry` timer for `until - now`.
-/// - *`Expiry`*: if it holds a lease that is no longer valid, note `lease {token} expired` and
-///   drop it.
-/// - *`Timer::Write { token }`*: send `Write { token }` to [`STORAGE`], without looking at the
-///   lease again: whatever it would see, a pause could strike right after.
+/// **Candidate** (every other node)
+/// - *When it starts*, it holds no lease: it asks the grantor (an `Acquire` stamped with its
+///   clock now) and sets its first `Tick` for `retry_every`.
+/// - *On a `Tick`*, it first asks itself whether it holds a lease that is valid now
+///   ([`lease_valid`]), and then asks the grantor again in any case (stamped with its clock
+///   now). A node whose lease is valid acts as leader: it prepares one write with the lease's
+///   token, to be sent `work_time` later (a `Timer::Write`), and ticks again after
+///   `renew_every`. Any other node ticks again after `retry_every`.
+/// - *On a `Grant`*, the lease runs until the holder's deadline for the request it answers
+///   ([`holder_deadline`] of its `asked_at`), never from the grant's arrival. The grant is of no
+///   use if that deadline is not still ahead, if the node holds a lease with a higher token,
+///   or if it holds one with the same token that runs at least as long already: then nothing
+///   happens.
+///   Otherwise the node holds the lease with that token and deadline, notes
+///   `renewed lease {token} until {until}` (same token as the lease it held) or
+///   `granted lease {token} until {until}` (any other), and sets an `Expiry` timer that fires at
+///   the deadline.
+/// - *On `Expiry`*, a lease that is no longer valid is dropped, with the note
+///   `lease {token} expired`.
+/// - *On a `Timer::Write`*, it sends the prepared write, with its token, to [`STORAGE`],
+///   without looking at the lease again: whatever it saw, a pause could strike right after, and
+///   the token is what protects the storage.
 ///
 /// Every node ignores messages and timers its role has no use for.
 #[derive(Clone, Debug)]

@@ -49,7 +49,8 @@ const RIGHT_MARGIN: f64 = 20.0;
 const CHAR_WIDTH: f64 = 6.6;
 const NOTE_ROWS: usize = 3;
 const NOTE_ROW_HEIGHT: f64 = 11.0;
-const NOTE_MAX_CHARS: usize = 28;
+const NOTE_MAX_CHARS: usize = 60;
+const NOTE_CUT_CHARS: usize = 28;
 const NOTE_SHORT_CHARS: usize = 12;
 const LEGEND_ROW_HEIGHT: f64 = 18.0;
 const MIN_WIDTH: u32 = 240;
@@ -1113,15 +1114,15 @@ impl Body {
     ) {
         let y = self.plot.lane_y(node);
         let rows = &self.notes[node.index()];
-        let full = self.fit_beside(x, &shorten(text, NOTE_MAX_CHARS));
-        let placed = match rows.free_row(full.start, full.end) {
-            Some(row) => Some((full, row)),
-            None => {
-                let short = self.fit_beside(x, &shorten(text, NOTE_SHORT_CHARS));
-                rows.free_row(short.start, short.end)
-                    .map(|row| (short, row))
-            }
-        };
+        // The whole note if a row has room for it, else shorter and shorter: a label is cut
+        // only when the drawing has no room for it (its whole text stays in the title).
+        let placed = [NOTE_MAX_CHARS, NOTE_CUT_CHARS, NOTE_SHORT_CHARS]
+            .iter()
+            .find_map(|chars| {
+                let fitted = self.fit_beside(x, &shorten(text, *chars));
+                rows.free_row(fitted.start, fitted.end)
+                    .map(|row| (fitted, row))
+            });
         // With every row taken, overlapping text would be unreadable: the marker stays, and
         // its text is in the hover title (and in the text timeline).
         let Some((shown, row)) = placed else {
@@ -1969,11 +1970,32 @@ mod tests {
     }
 
     #[test]
-    fn long_notes_are_cut_and_keep_their_full_text_for_hover() {
-        let long = "a note far too long to print beside its marker in full";
-        let svg = render_default(&trace(1, vec![note(1, 0, long), note(9, 0, "x")]));
-        assert!(svg.contains(&format!("<title>n0 at 1.000ms: {long}</title>")));
-        assert!(svg.contains(">a note far too long to prin…</text>"));
+    fn a_note_is_shown_whole_when_it_has_room_and_cut_when_it_has_not() {
+        let long = "a note long enough to fill half of a narrow drawing";
+        let svg = render_default(&trace(1, vec![note(1, 0, long), note(900, 0, "x")]));
+        assert!(svg.contains(&format!(">{long}</text>")), "{svg}");
+        // Five of them within a few pixels: three rows take three whole labels, and the rest
+        // have no room even for a short one, so they keep only their marker and title.
+        let mut crowded: Vec<Event> = (0..5).map(|i| note(1 + i, 0, long)).collect();
+        crowded.push(note(900, 0, "x"));
+        let svg = render_default(&trace(1, crowded));
+        assert_eq!(svg.matches(&format!(">{long}</text>")).count(), 3, "{svg}");
+        for i in 0..5 {
+            assert!(svg.contains(&format!("<title>n0 at {}.000ms: {long}</title>", 1 + i)));
+        }
+        let far_too_long = "x".repeat(80);
+        let svg = render_default(&trace(1, vec![note(1, 0, &far_too_long)]));
+        // Never longer than NOTE_MAX_CHARS, and cut further to fit beside its marker.
+        let shown = svg
+            .split("…</text>")
+            .next()
+            .and_then(|head| head.rsplit('>').next())
+            .unwrap_or_default();
+        assert!(
+            shown.len() > NOTE_CUT_CHARS && shown.len() < NOTE_MAX_CHARS,
+            "{svg}"
+        );
+        assert!(svg.contains(&format!("<title>n0 at 1.000ms: {far_too_long}</title>")));
     }
 
     #[test]
