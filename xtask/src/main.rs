@@ -11,9 +11,11 @@ mod learner;
 mod mistakes;
 mod mutants;
 mod porcupine;
+mod scenario;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use course::{Course, scenario};
+use clap::{Parser, Subcommand};
+use course::Course;
+use scenario::Format;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -23,13 +25,6 @@ use std::time::Instant;
 struct Cli {
     #[command(subcommand)]
     command: Task,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Svg,
-    Perfetto,
 }
 
 #[derive(Subcommand)]
@@ -60,10 +55,17 @@ enum Task {
         /// The mistake, with or without its `mistake-` prefix (omit it for the list).
         name: Option<String>,
     },
-    /// Run a named scenario of a chapter's solution and print or write its timeline.
+    /// Run one of the book's scenarios and print or write its timeline: the reference's (what
+    /// the book draws), your own crate's (--mine), or where yours departs from it (--compare).
     Scenario {
         /// SLUG/NAME, e.g. failure-detector/gc-pause.
         reference: String,
+        /// Run your exercise crate instead of the reference solution.
+        #[arg(long, conflicts_with = "compare")]
+        mine: bool,
+        /// Run both and print the first event where your run departs from the reference's.
+        #[arg(long)]
+        compare: bool,
         #[arg(long)]
         seed: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
@@ -216,6 +218,10 @@ fn test(only: Option<&str>) -> Result<bool, String> {
             Box::new(|| breakit::check(&root, &course)),
         ),
         (
+            "cargo xtask scenario --mine draws the reference's timelines from its code",
+            Box::new(|| scenario::check(&root, &course)),
+        ),
+        (
             "lincheck gives the published verdicts",
             Box::new(|| porcupine::check(&porcupine::default_data(&root))),
         ),
@@ -261,37 +267,6 @@ fn test(only: Option<&str>) -> Result<bool, String> {
     Ok(failed.is_empty())
 }
 
-fn scenario(
-    reference: &str,
-    seed: Option<u64>,
-    format: Format,
-    out: Option<PathBuf>,
-) -> Result<(), String> {
-    let root = root();
-    let course = Course::load(&root)?;
-    let (slug, name) = scenario::split(reference)?;
-    let chapter = course.chapter(slug)?;
-    let json = scenario::trace_json(&root, chapter, name, seed)?;
-    let trace: sim::Trace =
-        serde_json::from_str(&json).map_err(|e| format!("bad trace from {reference}: {e}"))?;
-    let text = match format {
-        Format::Text => sim::render::text::render(&trace),
-        Format::Svg => sim::render::svg::render_default(&trace),
-        Format::Perfetto => sim::render::perfetto::render(&trace),
-    };
-    match out {
-        Some(path) => {
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            println!("wrote {} (seed {})", path.display(), trace.seed);
-            if matches!(format, Format::Perfetto) {
-                println!("open it in https://ui.perfetto.dev or chrome://tracing");
-            }
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
-}
-
 /// Runs the book crate's binary (`crates/book/src/main.rs`) with `args`, streaming its output:
 /// the only place that compiles mdBook.
 fn book_command(args: &[&str]) -> bool {
@@ -309,10 +284,19 @@ fn main() -> ExitCode {
         Task::Hint { slug, reset } => learner::hint(&root(), &slug, reset).map(|()| true),
         Task::Scenario {
             reference,
+            mine,
+            compare,
             seed,
             format,
             out,
-        } => scenario(&reference, seed, format, out).map(|()| true),
+        } => {
+            let which = match (mine, compare) {
+                (_, true) => scenario::Which::Compare,
+                (true, false) => scenario::Which::Mine,
+                (false, false) => scenario::Which::Reference,
+            };
+            scenario::command(&root(), &reference, seed, format, out, which).map(|()| true)
+        }
         Task::Break { slug, name } => Course::load(&root())
             .and_then(|course| breakit::run(&root(), &course, &slug, name.as_deref())),
         Task::Mistakes {

@@ -201,7 +201,8 @@ impl Workbook {
             .join("\n");
         Ok(format!(
             "\n<figure class=\"timeline\" id=\"timeline-{slug}-{name}\">\n{svg}\n<figcaption>{} \
-             <span class=\"replay\">Replay it: <code>cargo xtask scenario {slug}/{name}</code></span>\
+             <span class=\"replay\">Replay it: <code>cargo xtask scenario {slug}/{name}</code>; \
+             on your own code: <code>--mine</code>, or <code>--compare</code></span>\
              </figcaption>\n</figure>\n",
             escape(&entry.title)
         ))

@@ -1,34 +1,82 @@
-//! Runs a chapter's solution's scenario binary (its `SLUG-scenario` example), which speaks the
-//! small protocol of `sim::scenario`: the list of scenarios, one run's trace, or one table, each
-//! as text. Callers that need the trace as a value parse the JSON with `sim`.
+//! Runs a chapter's scenario binary (its `SLUG-scenario` example, built from the exercise's
+//! `examples/scenario/`), which speaks the small protocol of `sim::scenario`: the list of
+//! scenarios, one run's trace, or one table, each as text. The binary is built either against
+//! the reference solution (what the book draws) or against the learner's own exercise crate
+//! (`--mine`). Callers that need the trace as a value parse the JSON with `sim`.
 
 use crate::Chapter;
 use std::path::Path;
 use std::process::Command;
 
-/// What the scenario binary printed for `args`.
-fn run(root: &Path, chapter: &Chapter, args: &[String]) -> Result<String, String> {
+/// Whose mechanism a scenario runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mechanism {
+    /// The reference solution, as the book draws it.
+    Reference,
+    /// The learner's exercise crate, as it stands.
+    Mine,
+}
+
+/// What the scenario binary printed, or why it failed.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the scenario binary built against `mechanism` with `args`.
+fn run_binary(
+    root: &Path,
+    chapter: &Chapter,
+    mechanism: Mechanism,
+    args: &[String],
+) -> Result<Output, Output> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args(["run", "--quiet", "--manifest-path"])
-        .arg(chapter.solution.join("Cargo.toml"))
-        .args(["--target-dir", "target/solutions"])
-        .args(["-p", &chapter.solution_package(), "--example"])
+    let mut command = Command::new(cargo);
+    command.current_dir(root).args(["run", "--quiet"]);
+    match mechanism {
+        Mechanism::Reference => {
+            command
+                .arg("--manifest-path")
+                .arg(chapter.solution.join("Cargo.toml"))
+                .args(["--target-dir", "target/solutions"])
+                .args(["-p", &chapter.solution_package()]);
+        }
+        Mechanism::Mine => {
+            command.args(["-p", &chapter.slug, "--features", "scenarios"]);
+        }
+    }
+    command
+        .arg("--example")
         .arg(chapter.scenario_example())
         .arg("--")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "scenario {}/{} failed:\n{}",
-            chapter.slug,
-            args.first().map_or("(list)", |s| s.as_str()),
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        .args(args);
+    let output = command.output().map_err(|e| Output {
+        stdout: String::new(),
+        stderr: format!("cannot run cargo: {e}"),
+    })?;
+    let printed = Output {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    if output.status.success() {
+        Ok(printed)
+    } else {
+        Err(printed)
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// What the reference's scenario binary printed for `args`.
+fn run(root: &Path, chapter: &Chapter, args: &[String]) -> Result<String, String> {
+    run_binary(root, chapter, Mechanism::Reference, args)
+        .map(|o| o.stdout)
+        .map_err(|o| {
+            format!(
+                "scenario {}/{} failed:\n{}",
+                chapter.slug,
+                args.first().map_or("(list)", |s| s.as_str()),
+                o.stderr
+            )
+        })
 }
 
 /// The scenarios a chapter's solution offers, as JSON (`[{"name", "title", "seed"}, ...]`).
@@ -36,18 +84,54 @@ pub fn list_json(root: &Path, chapter: &Chapter) -> Result<String, String> {
     run(root, chapter, &[])
 }
 
-/// The trace of one scenario, with its own seed or the one given, as JSON (a `sim::Trace`).
+fn run_args(name: &str, seed: Option<u64>) -> Vec<String> {
+    let mut args = vec![name.to_string()];
+    if let Some(seed) = seed {
+        args.push(seed.to_string());
+    }
+    args
+}
+
+/// The trace of one scenario of the reference, with its own seed or the one given, as JSON (a
+/// `sim::Trace`). Fails if the run does not show what the scenario's title claims.
 pub fn trace_json(
     root: &Path,
     chapter: &Chapter,
     name: &str,
     seed: Option<u64>,
 ) -> Result<String, String> {
-    let mut args = vec![name.to_string()];
-    if let Some(seed) = seed {
-        args.push(seed.to_string());
+    run(root, chapter, &run_args(name, seed))
+}
+
+/// One run of a scenario, whatever it shows.
+pub struct AnyRun {
+    /// The trace, as JSON.
+    pub trace_json: String,
+    /// What the run fails to show of its title's claim, if anything.
+    pub unshown: Option<String>,
+}
+
+/// The trace of one scenario run against `mechanism`, even if it does not show what its title
+/// claims (a learner's mechanism may be wrong: that is what they want to see).
+pub fn any_trace_json(
+    root: &Path,
+    chapter: &Chapter,
+    mechanism: Mechanism,
+    name: &str,
+    seed: Option<u64>,
+) -> Result<AnyRun, String> {
+    let mut args = run_args(name, seed);
+    args.push("--any".into());
+    match run_binary(root, chapter, mechanism, &args) {
+        Ok(out) => Ok(AnyRun {
+            trace_json: out.stdout,
+            unshown: out
+                .stderr
+                .split_once("does not show what its title claims: ")
+                .map(|(_, why)| why.trim_end().to_string()),
+        }),
+        Err(out) => Err(out.stderr),
     }
-    run(root, chapter, &args)
 }
 
 /// The Markdown of one table a chapter's solution measures.

@@ -1,7 +1,10 @@
-//! Named scenarios: small fixed runs of a chapter's solution that the book draws at build time
-//! and an instructor replays live (`cargo xtask scenario SLUG/NAME`).
+//! Named scenarios: small fixed runs of a chapter's mechanism that the book draws at build time,
+//! an instructor replays live (`cargo xtask scenario SLUG/NAME`), and a learner runs against
+//! their own crate (`cargo xtask scenario SLUG/NAME --mine`).
 //!
-//! A solution crate lists its scenarios and exposes them through a tiny example binary:
+//! A chapter's scenarios live in one file, its exercise's `examples/scenario.rs`, which both the
+//! exercise crate and the reference solution build as an example binary, so the same scenario
+//! runs either mechanism:
 //!
 //! ```no_run
 //! # fn all() -> Vec<sim::scenario::Scenario> { Vec::new() }
@@ -11,9 +14,13 @@
 //! ```
 //!
 //! The binary speaks a small protocol that xtask uses: with no arguments it prints the list of
-//! scenarios as JSON; with `NAME [SEED]` it prints that run's trace as JSON. A solution can also
-//! offer [`Table`]s (measurements the page shows as a table, computed at build time) through
-//! [`main_with_tables`]; `--table NAME` prints one as Markdown.
+//! scenarios as JSON; with `NAME [SEED]` it prints that run's trace as JSON, and fails if the run
+//! does not show what its title claims (so a figure can never quietly stop illustrating its
+//! paragraph). With `--any` after the name and seed it prints the trace whatever the run shows,
+//! and says on stderr what the run failed to show: that is how a learner's mechanism, which
+//! may be wrong, is drawn. A solution can also offer [`Table`]s (measurements the page shows as
+//! a table, computed at build time) through [`main_with_tables`]; `--table NAME` prints one as
+//! Markdown.
 
 use crate::trace::Trace;
 use serde::Serialize;
@@ -27,9 +34,30 @@ pub struct Scenario {
     pub title: &'static str,
     /// The seed the book uses.
     pub seed: u64,
-    /// Runs the scenario with a seed and returns its trace. A scenario that cannot show what it
-    /// is meant to show returns an error saying why, which fails the book build.
-    pub run: fn(u64) -> Result<Trace, String>,
+    /// Runs the scenario with a seed: its trace, and whether it shows what the title claims.
+    pub run: fn(u64) -> Shown,
+}
+
+/// What one run of a scenario produced.
+#[derive(Clone, Debug)]
+pub struct Shown {
+    /// The run's trace, whatever happened in it.
+    pub trace: Trace,
+    /// `Err` says what the run failed to show; the book's build refuses to draw such a run.
+    pub claim: Result<(), String>,
+}
+
+impl Shown {
+    /// The trace, and the verdict of `claim` on it.
+    pub fn checking(trace: Trace, claim: impl FnOnce(&Trace) -> Result<(), String>) -> Shown {
+        let claim = claim(&trace);
+        Shown { trace, claim }
+    }
+
+    /// The trace if the run shows what it claims, else why not.
+    pub fn into_result(self) -> Result<Trace, String> {
+        self.claim.map(|()| self.trace)
+    }
 }
 
 /// A named table of measurements, computed by running the solution at build time
@@ -92,18 +120,23 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
         );
         std::process::exit(2);
     };
-    let seed = match args.get(1) {
+    let any = args.iter().any(|a| a == "--any");
+    let seed = match args.iter().skip(1).find(|a| *a != "--any") {
         Some(text) => text.parse().unwrap_or_else(|_| {
             eprintln!("the seed must be a whole number, got {text:?}");
             std::process::exit(2);
         }),
         None => scenario.seed,
     };
-    match (scenario.run)(seed) {
-        Ok(trace) => println!("{}", serde_json::to_string(&trace).expect("serializable")),
-        Err(why) => {
-            eprintln!("scenario {name} (seed {seed}) failed: {why}");
+    let shown = (scenario.run)(seed);
+    if let Err(why) = &shown.claim {
+        eprintln!("scenario {name} (seed {seed}) does not show what its title claims: {why}");
+        if !any {
             std::process::exit(1);
         }
     }
+    println!(
+        "{}",
+        serde_json::to_string(&shown.trace).expect("serializable")
+    );
 }

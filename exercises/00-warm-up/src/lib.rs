@@ -8,7 +8,10 @@
 //! Run the tests from this folder with `cargo test` (or `cargo test -p warm-up` from the
 //! workspace root). As shipped they fail with "not yet implemented": replace each `todo!()`.
 //! The tests come in two steps, in the order of the work, and `cargo test` stops at the first
-//! step that fails; `cargo test --test step2_under_faults` runs step 2 alone.
+//! step that fails; `cargo test --test step2_under_faults` runs step 2 alone. Once your node
+//! runs, `cargo xtask scenario warm-up/lost-ping --mine` draws the book's first figure from
+//! your code, and `--compare` instead of `--mine` prints the first event where your run departs
+//! from the reference's.
 //!
 //! ## The protocol, exactly
 //!

@@ -17,6 +17,8 @@
 //! cargo test --test step3_under_faults    # step 3: the node under crashes, pauses, a
 //!                                         #   long-tailed network and stepped wall clocks
 //! cargo xtask hint failure-detector       # stuck? one hint at a time
+//! cargo xtask scenario failure-detector/gc-pause --mine  # the book's figure, run on your code
+//! cargo xtask scenario failure-detector/gc-pause --compare  # where yours departs from it
 //! ```
 //!
 //! A failing property names the rule it checks, prints the timeline around the moment it

@@ -19,6 +19,8 @@
 //! cargo test --test step2_node          # step 2: the node's handlers, on one small run
 //! cargo test --test step3_under_faults  # step 3: loss, partitions, crashes, skewed clocks
 //! cargo xtask hint quorum               # stuck? one hint at a time
+//! cargo xtask scenario quorum/quorum-read --mine  # the book's figure, run on your code
+//! cargo xtask scenario quorum/quorum-read --compare  # where yours departs from it
 //! ```
 //!
 //! A failing property prints the operations the linearizability checker could not order, the

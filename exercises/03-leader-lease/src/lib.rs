@@ -19,6 +19,8 @@
 //! cargo test --test step3_nodes         # step 3: the handlers, on one lease timeline
 //! cargo test --test step4_under_faults  # step 4: one leader, fencing, failover, under faults
 //! cargo xtask hint leader-lease         # stuck? one hint at a time
+//! cargo xtask scenario leader-lease/paused-leader --mine  # the book's figure, run on your code
+//! cargo xtask scenario leader-lease/paused-leader --compare  # where yours departs from it
 //! ```
 //!
 //! A failing property prints the timeline around the moment it broke and a command that

@@ -6,8 +6,6 @@
 //! is described in `Cargo.toml`): `mistake-no-retry`, `mistake-any-pong`, `mistake-answer-once`,
 //! `mistake-answer-n0`, `mistake-resend-on-stale-pong` and `mistake-next-per-pong`.
 
-pub mod scenarios;
-
 use sim::{Context, Node, NodeId, TimerId};
 use std::time::Duration;
 

@@ -7,8 +7,6 @@
 //! `mistake-no-floor`, `mistake-sample-std-dev`, `mistake-wall-clock`,
 //! `mistake-trust-on-heartbeat` and `mistake-suspect-unheard`.
 
-pub mod scenarios;
-
 use sim::{Context, Node, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;

@@ -1,7 +1,10 @@
-//! The scenario binary the book and `cargo xtask scenario quorum/NAME` run: with no arguments
-//! it lists the scenarios as JSON, with `NAME [SEED]` it prints that run's trace, and with
-//! `--table NAME` it prints a measured table as Markdown.
+//! The scenario binary of chapter 2 as the book runs it: the exercise's scenarios
+//! (`exercises/02-quorum/examples/scenario/scenarios.rs`), run against this solution, and the
+//! tables only the solution can measure.
+
+#[path = "../../../exercises/02-quorum/examples/scenario/scenarios.rs"]
+mod scenarios;
 
 fn main() {
-    sim::scenario::main_with_tables(&quorum::scenarios::all(), &quorum::scenarios::tables())
+    sim::scenario::main_with_tables(&scenarios::all(), &quorum::tables::all());
 }

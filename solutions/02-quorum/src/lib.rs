@@ -8,7 +8,7 @@
 //! The classic mistakes are cargo features of this crate (`mistake-small-quorums`, ...; see
 //! `course.toml` for each and the property that must reject it).
 
-pub mod scenarios;
+pub mod tables;
 
 use sim::{Context, Node, NodeId, OpId};
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,8 +8,6 @@
 //! `mistake-no-fencing`, `mistake-strict-token-check`, `mistake-new-token-on-renewal` and
 //! `mistake-volatile-token` (see `course.toml` for what each is and which property rejects it).
 
-pub mod scenarios;
-
 use sim::{Context, Node, NodeId, Time};
 use std::time::Duration;
 

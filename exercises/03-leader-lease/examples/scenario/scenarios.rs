@@ -1,11 +1,13 @@
-//! The named runs the book draws as timelines (`{{#timeline leader-lease/NAME}}`) and an
-//! instructor replays live (`cargo xtask scenario leader-lease/NAME`).
+//! The named runs of chapter leader-lease: the book draws them (`{{#timeline leader-lease/NAME}}`), an
+//! instructor replays them (`cargo xtask scenario leader-lease/NAME`), and a learner runs them against
+//! their own crate (`cargo xtask scenario leader-lease/NAME --mine`). The exercise and the reference
+//! solution both build this one file, so a scenario runs either mechanism unchanged.
 //!
-//! Each run checks that it shows what its title claims and returns an error otherwise, so a
-//! change that quietly breaks a picture in the book fails the book's build instead.
+//! Each run checks that it shows what its title claims; the book's build refuses to draw a run
+//! that does not, so a figure can never quietly stop illustrating its paragraph.
 
-use crate::{LeaseConfig, LeaseNode};
-use sim::scenario::Scenario;
+use leader_lease::{LeaseConfig, LeaseNode};
+use sim::scenario::{Scenario, Shown};
 use sim::{
     ClockSpec, Config, Fault, FaultPlan, Latency, NetConfig, NodeId, Partition, Simulation, Time,
     Trace,
@@ -46,7 +48,7 @@ fn first_note(trace: &Trace, node: NodeId, prefix: &str) -> Result<Time, String>
 
 const N2: NodeId = NodeId(2);
 const N3: NodeId = NodeId(3);
-const STORAGE: NodeId = crate::STORAGE;
+const STORAGE: NodeId = leader_lease::STORAGE;
 
 /// Fewer requests than the default (a renewal every 300 ms, a retry every 100 ms), so that the
 /// timeline has room for its notes; the rules and the lease are the same.
@@ -68,7 +70,7 @@ fn steady(latency_ms: u64) -> NetConfig {
 // ---------------------------------------------------------------------------------------------
 // paused-leader
 
-fn paused_leader(seed: u64) -> Result<Trace, String> {
+fn paused_leader(seed: u64) -> Shown {
     let config = calm_config();
     // n2 leads from about 600 ms and ticks every 300 ms from 700 ms (at 1300 ms among others);
     // at 1310 ms it has just checked its lease and prepared a write that is due at 1350 ms. It
@@ -84,36 +86,39 @@ fn paused_leader(seed: u64) -> Result<Trace, String> {
     let mut sim = Simulation::new(Config::new(4, seed).plan(plan), move |id, _| {
         LeaseNode::new(id, config)
     });
-    sim.run_until(Time::from_millis(2_250))
-        .map_err(|halt| halt.to_string())?;
-    let trace = sim.trace();
-    let first = first_note(trace, N2, "granted lease 1 ")?;
-    if first > pause_at {
-        return Err(format!("n2 got lease 1 only at {first}, after its pause"));
-    }
-    let taken = first_note(trace, N3, "granted lease 2 ")?;
-    let newer = first_note(trace, STORAGE, "write from n3 with token 2 accepted")?;
-    let stale = first_note(trace, STORAGE, "write from n2 with token 1 rejected")?;
-    if !(pause_at < taken && taken < newer && newer < stale) {
-        return Err(format!(
-            "expected n2's pause ({pause_at}), then n3's lease 2 ({taken}), its write ({newer}), \
-             then n2's rejected write ({stale})"
-        ));
-    }
-    if let Some((at, text)) = trace
-        .notes(STORAGE)
-        .into_iter()
-        .find(|(at, t)| *at > newer && t.contains("token 1 accepted"))
-    {
-        return Err(format!("the storage noted {text:?} at {at}"));
-    }
-    Ok(trace.clone())
+    let ran = sim
+        .run_until(Time::from_millis(2_250))
+        .map_err(|halt| halt.to_string());
+    Shown::checking(sim.trace().clone(), |trace| {
+        ran?;
+        let first = first_note(trace, N2, "granted lease 1 ")?;
+        if first > pause_at {
+            return Err(format!("n2 got lease 1 only at {first}, after its pause"));
+        }
+        let taken = first_note(trace, N3, "granted lease 2 ")?;
+        let newer = first_note(trace, STORAGE, "write from n3 with token 2 accepted")?;
+        let stale = first_note(trace, STORAGE, "write from n2 with token 1 rejected")?;
+        if !(pause_at < taken && taken < newer && newer < stale) {
+            return Err(format!(
+                "expected n2's pause ({pause_at}), then n3's lease 2 ({taken}), its write ({newer}), \
+                 then n2's rejected write ({stale})"
+            ));
+        }
+        if let Some((at, text)) = trace
+            .notes(STORAGE)
+            .into_iter()
+            .find(|(at, t)| *at > newer && t.contains("token 1 accepted"))
+        {
+            return Err(format!("the storage noted {text:?} at {at}"));
+        }
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
 // drift-beyond-bound
 
-fn drift_beyond_bound(seed: u64) -> Result<Trace, String> {
+fn drift_beyond_bound(seed: u64) -> Shown {
     let config = calm_config();
     // n2's clock runs 10% slow, beyond the 1% bound the margin covers. n3 sleeps through the
     // first election, so n2 wins the first lease. At 1000 ms the link between n2 and the
@@ -135,7 +140,7 @@ fn drift_beyond_bound(seed: u64) -> Result<Trace, String> {
         .at(
             cut_at,
             Fault::Partition {
-                partition: Partition::Links(vec![(crate::GRANTOR, N2)]),
+                partition: Partition::Links(vec![(leader_lease::GRANTOR, N2)]),
                 duration: Duration::from_millis(1_000),
             },
         );
@@ -154,22 +159,25 @@ fn drift_beyond_bound(seed: u64) -> Result<Trace, String> {
         }
         Ok(())
     });
-    sim.run_until(Time::from_millis(1_800))
-        .map_err(|halt| halt.to_string())?;
-    let trace = sim.trace();
-    let first = first_note(trace, N2, "granted lease 1 ")?;
-    if first > cut_at {
-        return Err(format!("n2 got lease 1 only at {first}, after the cut"));
-    }
-    let Some(from) = overlap.get() else {
-        return Err("n2 and n3 never believed they led at the same time".into());
-    };
-    let taken = first_note(trace, N3, "granted lease 2 ")?;
-    let expired = first_note(trace, N2, "lease 1 expired")?;
-    if !(taken < expired && from >= taken && from < expired) {
-        return Err(format!(
-            "n3 got lease 2 at {taken} and n2 saw lease 1 expire at {expired}: no overlap"
-        ));
-    }
-    Ok(trace.clone())
+    let ran = sim
+        .run_until(Time::from_millis(1_800))
+        .map_err(|halt| halt.to_string());
+    Shown::checking(sim.trace().clone(), |trace| {
+        ran?;
+        let first = first_note(trace, N2, "granted lease 1 ")?;
+        if first > cut_at {
+            return Err(format!("n2 got lease 1 only at {first}, after the cut"));
+        }
+        let Some(from) = overlap.get() else {
+            return Err("n2 and n3 never believed they led at the same time".into());
+        };
+        let taken = first_note(trace, N3, "granted lease 2 ")?;
+        let expired = first_note(trace, N2, "lease 1 expired")?;
+        if !(taken < expired && from >= taken && from < expired) {
+            return Err(format!(
+                "n3 got lease 2 at {taken} and n2 saw lease 1 expire at {expired}: no overlap"
+            ));
+        }
+        Ok(())
+    })
 }

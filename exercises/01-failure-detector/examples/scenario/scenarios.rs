@@ -1,11 +1,13 @@
-//! The named runs the book draws as timelines (`{{#timeline failure-detector/NAME}}`) and an
-//! instructor replays live (`cargo xtask scenario failure-detector/NAME`).
+//! The named runs of chapter failure-detector: the book draws them (`{{#timeline failure-detector/NAME}}`), an
+//! instructor replays them (`cargo xtask scenario failure-detector/NAME`), and a learner runs them against
+//! their own crate (`cargo xtask scenario failure-detector/NAME --mine`). The exercise and the reference
+//! solution both build this one file, so a scenario runs either mechanism unchanged.
 //!
-//! Each run checks that it shows what its title claims and returns an error otherwise, so a
-//! change that quietly breaks a picture in the book fails the book's build instead.
+//! Each run checks that it shows what its title claims; the book's build refuses to draw a run
+//! that does not, so a figure can never quietly stop illustrating its paragraph.
 
-use crate::{DetectorConfig, HeartbeatNode, Msg, PhiDetector, Timer};
-use sim::scenario::Scenario;
+use failure_detector::{DetectorConfig, HeartbeatNode, Msg, PhiDetector, Timer};
+use sim::scenario::{Scenario, Shown};
 use sim::{
     Config, Context, Fault, FaultPlan, Latency, NetConfig, Node, NodeId, Simulation, Time, Trace,
 };
@@ -140,7 +142,7 @@ const PAUSE: Duration = Duration::from_millis(350);
 /// How soon after the pause both detectors must have taken their accusation back.
 const GRACE: Duration = Duration::from_millis(100);
 
-fn gc_pause(seed: u64) -> Result<Trace, String> {
+fn gc_pause(seed: u64) -> Shown {
     let config = DetectorConfig {
         check_every: Duration::from_millis(25),
         ..DetectorConfig::default()
@@ -159,49 +161,54 @@ fn gc_pause(seed: u64) -> Result<Trace, String> {
         fixed_suspects: BTreeSet::new(),
         phi_suspects: BTreeSet::new(),
     });
-    sim.run_until(Time::from_millis(2_200))
-        .map_err(|halt| halt.to_string())?;
-    let trace = sim.trace();
-    let resumed = PAUSE_AT + PAUSE;
-    for observer in [NodeId(0), NodeId(1)] {
-        let accused = |who: &str| {
-            first_note(
-                trace,
-                observer,
-                &format!("{who}: suspect {WATCHED}"),
-                PAUSE_AT,
-            )
-            .filter(|at| *at < resumed)
-            .ok_or(format!(
-                "{observer}'s {who} detector never suspected {WATCHED} in its pause"
-            ))
-        };
-        let fixed = accused("fixed")?;
-        // The fixed timeout may cry wolf on a slow heartbeat at any time; phi must not.
-        if let Some((at, text)) = trace
-            .notes(observer)
-            .into_iter()
-            .find(|(at, t)| t.starts_with("phi") && (*at < PAUSE_AT || *at > resumed + GRACE))
-        {
-            return Err(format!(
-                "{observer} noted {text:?} at {at}, outside the pause"
-            ));
-        }
-        let phi = accused("phi")?;
-        if phi <= fixed {
-            return Err(format!(
-                "{observer}: phi ({phi}) should accuse later than the fixed timeout ({fixed})"
-            ));
-        }
-        for who in ["fixed", "phi"] {
-            if first_note(trace, observer, &format!("{who}: trust {WATCHED}"), resumed).is_none() {
+    let ran = sim
+        .run_until(Time::from_millis(2_200))
+        .map_err(|halt| halt.to_string());
+    Shown::checking(sim.trace().clone(), |trace| {
+        ran?;
+        let resumed = PAUSE_AT + PAUSE;
+        for observer in [NodeId(0), NodeId(1)] {
+            let accused = |who: &str| {
+                first_note(
+                    trace,
+                    observer,
+                    &format!("{who}: suspect {WATCHED}"),
+                    PAUSE_AT,
+                )
+                .filter(|at| *at < resumed)
+                .ok_or(format!(
+                    "{observer}'s {who} detector never suspected {WATCHED} in its pause"
+                ))
+            };
+            let fixed = accused("fixed")?;
+            // The fixed timeout may cry wolf on a slow heartbeat at any time; phi must not.
+            if let Some((at, text)) = trace
+                .notes(observer)
+                .into_iter()
+                .find(|(at, t)| t.starts_with("phi") && (*at < PAUSE_AT || *at > resumed + GRACE))
+            {
                 return Err(format!(
-                    "{observer}'s {who} detector never trusted {WATCHED} again after it resumed"
+                    "{observer} noted {text:?} at {at}, outside the pause"
                 ));
             }
+            let phi = accused("phi")?;
+            if phi <= fixed {
+                return Err(format!(
+                    "{observer}: phi ({phi}) should accuse later than the fixed timeout ({fixed})"
+                ));
+            }
+            for who in ["fixed", "phi"] {
+                if first_note(trace, observer, &format!("{who}: trust {WATCHED}"), resumed)
+                    .is_none()
+                {
+                    return Err(format!(
+                        "{observer}'s {who} detector never trusted {WATCHED} again after it resumed"
+                    ));
+                }
+            }
         }
-    }
-    Ok(trace.clone())
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ fn gc_pause(seed: u64) -> Result<Trace, String> {
 /// Between two heartbeats: the detectors measure from the last heartbeat, not from the crash.
 const CRASH_AT: Time = Time::from_millis(1_230);
 
-fn crash(seed: u64) -> Result<Trace, String> {
+fn crash(seed: u64) -> Shown {
     let config = DetectorConfig {
         check_every: Duration::from_millis(50),
         ..DetectorConfig::default()
@@ -226,36 +233,39 @@ fn crash(seed: u64) -> Result<Trace, String> {
     let mut sim = Simulation::new(Config::new(3, seed).plan(plan), move |_, _| {
         HeartbeatNode::new(config)
     });
-    sim.run_until(Time::from_millis(1_700))
-        .map_err(|halt| halt.to_string())?;
-    let trace = sim.trace();
-    // The bound completeness proves (see the exercise's tests/step3_under_faults.rs): the last
-    // heartbeat lands within the cap, phi passes the threshold once the silence exceeds
-    // interval + J + z * max(J, floor) (z = 5.23 for phi 8, J = the cap here), and the next
-    // check comes within check_every.
-    let z = 5.23; // rounded up from 5.226
-    let spread = cap.max(config.min_std_dev);
-    let bound = cap + config.interval + cap + spread.mul_f64(z) + config.check_every;
-    for observer in [NodeId(0), NodeId(1)] {
-        let suspected = first_note(trace, observer, &format!("suspect {WATCHED}"), CRASH_AT)
-            .ok_or(format!(
-                "{observer} never suspected {WATCHED} after it crashed"
-            ))?;
-        if suspected > CRASH_AT + bound {
-            return Err(format!(
-                "{observer} suspected {WATCHED} at {suspected}, later than the bound ({:?})",
-                bound
-            ));
+    let ran = sim
+        .run_until(Time::from_millis(1_700))
+        .map_err(|halt| halt.to_string());
+    Shown::checking(sim.trace().clone(), |trace| {
+        ran?;
+        // The bound completeness proves (see the exercise's tests/step3_under_faults.rs): the last
+        // heartbeat lands within the cap, phi passes the threshold once the silence exceeds
+        // interval + J + z * max(J, floor) (z = 5.23 for phi 8, J = the cap here), and the next
+        // check comes within check_every.
+        let z = 5.23; // rounded up from 5.226
+        let spread = cap.max(config.min_std_dev);
+        let bound = cap + config.interval + cap + spread.mul_f64(z) + config.check_every;
+        for observer in [NodeId(0), NodeId(1)] {
+            let suspected = first_note(trace, observer, &format!("suspect {WATCHED}"), CRASH_AT)
+                .ok_or(format!(
+                    "{observer} never suspected {WATCHED} after it crashed"
+                ))?;
+            if suspected > CRASH_AT + bound {
+                return Err(format!(
+                    "{observer} suspected {WATCHED} at {suspected}, later than the bound ({:?})",
+                    bound
+                ));
+            }
+            if let Some((at, text)) = trace
+                .notes(observer)
+                .into_iter()
+                .find(|(_, t)| !t.ends_with(&WATCHED.to_string()))
+            {
+                return Err(format!(
+                    "{observer} noted {text:?} at {at}: a false accusation"
+                ));
+            }
         }
-        if let Some((at, text)) = trace
-            .notes(observer)
-            .into_iter()
-            .find(|(_, t)| !t.ends_with(&WATCHED.to_string()))
-        {
-            return Err(format!(
-                "{observer} noted {text:?} at {at}: a false accusation"
-            ));
-        }
-    }
-    Ok(trace.clone())
+        Ok(())
+    })
 }

@@ -1,6 +1,0 @@
-//! The scenario binary the book and `cargo xtask scenario failure-detector/NAME` run: with no
-//! arguments it lists the scenarios as JSON, with `NAME [SEED]` it prints that run's trace.
-
-fn main() {
-    sim::scenario::main(&failure_detector::scenarios::all())
-}
