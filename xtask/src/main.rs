@@ -66,6 +66,10 @@ enum Task {
         /// Run both and print the first event where your run departs from the reference's.
         #[arg(long)]
         compare: bool,
+        /// Run the reference with this feature of the solution: a drill's broken variant
+        /// (drill-...) or a classic mistake (mistake-...).
+        #[arg(long, conflicts_with_all = ["mine", "compare"])]
+        variant: Option<String>,
         #[arg(long)]
         seed: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
@@ -210,7 +214,7 @@ fn test(only: Option<&str>) -> Result<bool, String> {
             Box::new(|| checks::exercises_fail_only_through_todo(&root, &course)),
         ),
         (
-            "classic mistakes are rejected at every seed",
+            "classic mistakes and drill variants are rejected at every seed",
             Box::new(|| mistakes::measure(&root, &course, None, None, CI_SEEDS)),
         ),
         (
@@ -286,14 +290,16 @@ fn main() -> ExitCode {
             reference,
             mine,
             compare,
+            variant,
             seed,
             format,
             out,
         } => {
-            let which = match (mine, compare) {
-                (_, true) => scenario::Which::Compare,
-                (true, false) => scenario::Which::Mine,
-                (false, false) => scenario::Which::Reference,
+            let which = match (mine, compare, variant.as_deref()) {
+                (_, true, _) => scenario::Which::Compare,
+                (true, false, _) => scenario::Which::Mine,
+                (false, false, Some(feature)) => scenario::Which::Variant(feature),
+                (false, false, None) => scenario::Which::Reference,
             };
             scenario::command(&root(), &reference, seed, format, out, which).map(|()| true)
         }

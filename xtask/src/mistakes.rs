@@ -3,7 +3,7 @@
 //! (`SIM_SEED`), and counts the seeds at which its named property rejected it; the solution
 //! without any mistake runs at the same seeds and must pass at every one.
 
-use course::{Chapter, Course};
+use course::{Chapter, Course, Mistake};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -194,11 +194,28 @@ pub fn measure(
         };
         if let Some(name) = only
             && !chapter.mistakes.iter().any(|m| wanted(&m.feature))
+            && !chapter.drills.iter().any(|d| wanted(&d.feature))
         {
             println!("{}: no mistake named {name}", chapter.slug);
             ok = false;
         }
-        for mistake in chapter.mistakes.iter().filter(|m| wanted(&m.feature)) {
+        // The drills' broken variants must be rejected as surely as the classic mistakes.
+        let variants = chapter
+            .mistakes
+            .iter()
+            .map(|m| ("mistake", &m.feature, &m.rejected_by))
+            .chain(
+                chapter
+                    .drills
+                    .iter()
+                    .map(|d| ("drill", &d.feature, &d.rejected_by)),
+            );
+        for (kind, feature, named) in variants.filter(|(_, f, _)| wanted(f)) {
+            let mistake = Mistake {
+                feature: feature.clone(),
+                rejected_by: named.clone(),
+                what: String::new(),
+            };
             let binaries = match test_binaries(root, chapter, Some(&mistake.feature)) {
                 Ok(binaries) => binaries,
                 Err(e) => {
@@ -223,7 +240,7 @@ pub fn measure(
                 format!("; also rejected by {}", others.join(", "))
             };
             println!(
-                "mistake {}/{}: rejected by {} at {count}/{total} seeds{also}",
+                "{kind} {}/{}: rejected by {} at {count}/{total} seeds{also}",
                 chapter.slug, mistake.feature, mistake.rejected_by
             );
             if count < total {

@@ -18,10 +18,12 @@ pub enum Format {
     Perfetto,
 }
 
-/// What to run: whose mechanism, or both side by side.
+/// What to run: whose mechanism, or the reference and the learner's side by side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Which {
+pub enum Which<'a> {
     Reference,
+    /// The reference with one of its features: a drill's broken variant or a classic mistake.
+    Variant(&'a str),
     Mine,
     Compare,
 }
@@ -31,7 +33,7 @@ pub enum Which {
 fn run(
     root: &Path,
     chapter: &Chapter,
-    mechanism: Mechanism,
+    mechanism: Mechanism<'_>,
     name: &str,
     seed: Option<u64>,
 ) -> Result<(sim::Trace, Option<String>), String> {
@@ -88,7 +90,7 @@ fn todo_message(chapter: &Chapter, what: &str) -> String {
 fn failed(
     root: &Path,
     chapter: &Chapter,
-    mechanism: Mechanism,
+    mechanism: Mechanism<'_>,
     name: &str,
     stderr: &str,
 ) -> String {
@@ -108,13 +110,17 @@ fn failed(
             chapter.slug
         ),
         Mechanism::Mine => format!("the scenario failed against your crate:\n{stderr}"),
-        Mechanism::Reference if !root.join(&chapter.solution).exists() => format!(
-            "scenario {}/{name} runs the reference solution, and {} is not here: run it with \
+        Mechanism::Reference | Mechanism::Variant(_) if !root.join(&chapter.solution).exists() => {
+            format!(
+                "scenario {}/{name} runs the reference solution, and {} is not here: run it with \
              --mine to draw your own crate's run",
-            chapter.slug,
-            chapter.solution.display()
-        ),
-        Mechanism::Reference => format!("scenario {}/{name} failed:\n{stderr}", chapter.slug),
+                chapter.slug,
+                chapter.solution.display()
+            )
+        }
+        Mechanism::Reference | Mechanism::Variant(_) => {
+            format!("scenario {}/{name} failed:\n{stderr}", chapter.slug)
+        }
     }
 }
 
@@ -168,7 +174,7 @@ pub fn command(
     seed: Option<u64>,
     format: Format,
     out: Option<PathBuf>,
-    which: Which,
+    which: Which<'_>,
 ) -> Result<(), String> {
     let course = Course::load(root)?;
     let (slug, name) = scenario::split(reference)?;
@@ -182,10 +188,10 @@ pub fn command(
         );
         return Ok(());
     }
-    let mechanism = if which == Which::Mine {
-        Mechanism::Mine
-    } else {
-        Mechanism::Reference
+    let mechanism = match which {
+        Which::Mine => Mechanism::Mine,
+        Which::Variant(feature) => Mechanism::Variant(feature),
+        Which::Reference | Which::Compare => Mechanism::Reference,
     };
     let (trace, unshown) = run(root, chapter, mechanism, name, seed)?;
     let text = render(&trace, format);
@@ -200,10 +206,12 @@ pub fn command(
         None => print!("{text}"),
     }
     if let Some(why) = unshown {
-        eprintln!(
-            "\nThis run does not show what the book's figure shows: {why}\n\
-             (--compare prints the first event where it departs from the reference's.)"
-        );
+        let next = if mechanism == Mechanism::Mine {
+            "\n(--compare prints the first event where it departs from the reference's.)"
+        } else {
+            ""
+        };
+        eprintln!("\nThis run does not show what the book's figure shows: {why}{next}");
     }
     Ok(())
 }

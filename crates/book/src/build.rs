@@ -67,6 +67,7 @@ struct Workbook {
 
 const TIMELINE: &str = "{{#timeline ";
 const TABLE: &str = "{{#table ";
+const DRILL: &str = "{{#drill ";
 const AGENDA: &str = "{{#agenda}}";
 
 impl Preprocessor for Workbook {
@@ -95,6 +96,9 @@ impl Preprocessor for Workbook {
                 Err(e) => failure = Some(e),
             }
         });
+        if failure.is_none() {
+            failure = self.every_drill_drawn(&rendered).err();
+        }
         match failure {
             Some(e) => Err(Error::msg(e)),
             None => Ok(book),
@@ -120,7 +124,7 @@ impl Workbook {
         let mut out = String::with_capacity(content.len());
         let mut rest = content;
         loop {
-            let next = [TIMELINE, TABLE, AGENDA]
+            let next = [TIMELINE, TABLE, DRILL, AGENDA]
                 .into_iter()
                 .filter_map(|d| rest.find(d).map(|at| (at, d)))
                 .min();
@@ -146,10 +150,10 @@ impl Workbook {
             let written = format!("{directive}{}", &after[..end]);
             let key = format!("{directive}{reference}");
             if !rendered.contains_key(&key) {
-                let expanded = if directive == TIMELINE {
-                    self.timeline(&reference)
-                } else {
-                    self.table(&reference)
+                let expanded = match directive {
+                    TIMELINE => self.timeline(&reference),
+                    DRILL => self.drill(&reference, &after[end..]),
+                    _ => self.table(&reference),
                 };
                 let expanded = expanded.map_err(|e| {
                     format!(
@@ -167,6 +171,33 @@ impl Workbook {
         Ok(out)
     }
 
+    /// The contract: every chapter has a diagnosis drill, and its page draws each of them.
+    fn every_drill_drawn(
+        &self,
+        rendered: &BTreeMap<String, String>,
+    ) -> std::result::Result<(), String> {
+        for chapter in &self.course.chapters {
+            if chapter.drills.is_empty() {
+                return Err(format!(
+                    "chapter {} has no [[chapter.drill]] in course.toml",
+                    chapter.slug
+                ));
+            }
+            for drill in &chapter.drills {
+                let key = format!("{DRILL}{}/{}", chapter.slug, drill.feature);
+                if !rendered.contains_key(&key) {
+                    return Err(format!(
+                        "{}: no {{{{#drill {}/{}}}}} for the drill in course.toml",
+                        chapter.page.display(),
+                        chapter.slug,
+                        drill.feature
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn chapter(&self, slug: &str) -> std::result::Result<&Chapter, String> {
         self.course.chapter(slug)
     }
@@ -176,6 +207,45 @@ impl Workbook {
         let (slug, name) = scenario::split(reference)?;
         let markdown = scenario::table(&self.root, self.chapter(slug)?, name)?;
         Ok(format!("\n{}\n", markdown.trim_end()))
+    }
+
+    /// A diagnosis drill's figure: the timeline of the drill's scenario run by its broken
+    /// variant, with the question and no title (the title would say what to look for).
+    /// `page_after` is the page after the directive: its hidden answer must name the property
+    /// the drill's variant is proven to break.
+    fn drill(&self, reference: &str, page_after: &str) -> std::result::Result<String, String> {
+        let (slug, feature) = scenario::split(reference)?;
+        let chapter = self.chapter(slug)?;
+        let Some(drill) = chapter.drills.iter().find(|d| d.feature == feature) else {
+            return Err(format!(
+                "course.toml has no drill {feature:?} for {slug}; it has: {}",
+                chapter
+                    .drills
+                    .iter()
+                    .map(|d| d.feature.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let answer = page_after.split("</details>").next().unwrap_or_default();
+        let named = format!("`{}`", drill.rejected_by);
+        if !answer.contains("<details") || !answer.contains(&named) {
+            return Err(format!(
+                "the drill must be followed by its answer in <details>, naming the property \
+                 {named} that rejects the variant"
+            ));
+        }
+        let trace = scenario::variant_trace(&self.root, chapter, &drill.scenario, &drill.feature)?;
+        let svg: String = sim::render::svg::render_default(&trace)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(format!(
+            "\n<figure class=\"timeline drill\" id=\"drill-{slug}\">\n{svg}\n<figcaption>A broken \
+             variant of the mechanism ran this. Which rule broke, at which node, and when?\
+             </figcaption>\n</figure>\n"
+        ))
     }
 
     /// The figure for one scenario: its SVG, a caption, and the command that replays it.
@@ -244,6 +314,42 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("no chapter \"nowhere\""), "{error}");
+    }
+
+    #[test]
+    fn a_drill_without_an_answer_naming_its_property_fails_the_build() {
+        let dir = std::env::temp_dir().join(format!("xtask-drill-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("course.toml"),
+            "[[chapter]]\nslug = \"lease\"\nnumber = 3\ntitle = \"T\"\npage = \"p.md\"\n\
+             exercise = \"e\"\nsolution = \"s\"\nminutes = 1\nobjectives = []\nhints = [\"a\", \"b\", \"c\"]\n\n\
+             [[chapter.drill]]\nfeature = \"drill-x\"\nscenario = \"run\"\n\
+             rejected_by = \"one-leader\"\nwhat = \"w\"\n",
+        )
+        .unwrap();
+        let workbook = Workbook {
+            root: dir.clone(),
+            course: Course::load(&dir).unwrap(),
+        };
+        let page = dir.join("p.md");
+        let expand = |text: &str| workbook.expand(text, &page, &mut BTreeMap::new());
+        let unanswered = expand("{{#drill lease/drill-x}}\n\nNo answer here.\n").unwrap_err();
+        let wrong = expand(
+            "{{#drill lease/drill-x}}\n<details><summary>Answer</summary>`fencing`</details>\n",
+        )
+        .unwrap_err();
+        let unknown = expand("{{#drill lease/drill-y}}\n").unwrap_err();
+        let undrawn = workbook.every_drill_drawn(&BTreeMap::new()).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        for error in [&unanswered, &wrong] {
+            assert!(
+                error.contains("naming the property `one-leader`"),
+                "{error}"
+            );
+        }
+        assert!(unknown.contains("no drill \"drill-y\""), "{unknown}");
+        assert!(undrawn.contains("no {{#drill lease/drill-x}}"), "{undrawn}");
     }
 
     #[test]

@@ -32,3 +32,28 @@ pub fn trace(
     let json = course::scenario::trace_json(root, chapter, name, seed)?;
     serde_json::from_str(&json).map_err(|e| format!("bad trace from {}/{name}: {e}", chapter.slug))
 }
+
+/// The trace of one scenario run by the reference with `feature` (a drill's broken variant),
+/// whatever it shows.
+pub fn variant_trace(
+    root: &Path,
+    chapter: &Chapter,
+    name: &str,
+    feature: &str,
+) -> Result<Trace, String> {
+    let run = course::scenario::any_trace_json(
+        root,
+        chapter,
+        course::scenario::Mechanism::Variant(feature),
+        name,
+        None,
+    )
+    .map_err(|stderr| {
+        format!(
+            "scenario {}/{name} with {feature} failed:\n{stderr}",
+            chapter.slug
+        )
+    })?;
+    serde_json::from_str(&run.trace_json)
+        .map_err(|e| format!("bad trace from {}/{name} with {feature}: {e}", chapter.slug))
+}

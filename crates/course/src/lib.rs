@@ -31,6 +31,25 @@ pub struct Chapter {
     pub hints: Vec<String>,
     #[serde(default, rename = "mistake")]
     pub mistakes: Vec<Mistake>,
+    /// The page's diagnosis drills ("Read the incident"), drawn with `{{#drill SLUG/FEATURE}}`.
+    #[serde(default, rename = "drill")]
+    pub drills: Vec<Drill>,
+}
+
+/// A diagnosis drill: a broken variant of the reference (a feature of the solution, not one of
+/// the classic mistakes), one of the chapter's scenarios run with it, and the property that
+/// the page's hidden answer names, which must reject the variant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drill {
+    /// The solution's cargo feature (`drill-...`).
+    pub feature: String,
+    /// The scenario whose run with the variant the page draws.
+    pub scenario: String,
+    /// The short name of the property the answer names.
+    pub rejected_by: String,
+    /// What the variant does wrong, for authors (the learner reads only the timeline).
+    pub what: String,
 }
 
 #[derive(Debug, Deserialize)]

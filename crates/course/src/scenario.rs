@@ -10,9 +10,12 @@ use std::process::Command;
 
 /// Whose mechanism a scenario runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mechanism {
+pub enum Mechanism<'a> {
     /// The reference solution, as the book draws it.
     Reference,
+    /// The reference solution with one of its features (a diagnosis drill's broken variant, or
+    /// a classic mistake).
+    Variant(&'a str),
     /// The learner's exercise crate, as it stands.
     Mine,
 }
@@ -27,19 +30,22 @@ pub struct Output {
 fn run_binary(
     root: &Path,
     chapter: &Chapter,
-    mechanism: Mechanism,
+    mechanism: Mechanism<'_>,
     args: &[String],
 ) -> Result<Output, Output> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(root).args(["run", "--quiet"]);
     match mechanism {
-        Mechanism::Reference => {
+        Mechanism::Reference | Mechanism::Variant(_) => {
             command
                 .arg("--manifest-path")
                 .arg(chapter.solution.join("Cargo.toml"))
                 .args(["--target-dir", "target/solutions"])
                 .args(["-p", &chapter.solution_package()]);
+            if let Mechanism::Variant(feature) = mechanism {
+                command.args(["--features", feature]);
+            }
         }
         Mechanism::Mine => {
             command.args(["-p", &chapter.slug, "--features", "scenarios"]);
@@ -116,7 +122,7 @@ pub struct AnyRun {
 pub fn any_trace_json(
     root: &Path,
     chapter: &Chapter,
-    mechanism: Mechanism,
+    mechanism: Mechanism<'_>,
     name: &str,
     seed: Option<u64>,
 ) -> Result<AnyRun, String> {

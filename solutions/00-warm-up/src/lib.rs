@@ -174,6 +174,13 @@ impl Node for Pinger {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         match timer {
+            // The drill's broken variant: a retry sends the ping again but arranges no retry of
+            // its own, so a second loss in a row leaves the pinger waiting for ever.
+            Timer::Retry(n) if cfg!(feature = "drill-retry-once") => {
+                if let Some(config) = self.config {
+                    ctx.send(config.peer, Msg::Ping(n));
+                }
+            }
             Timer::Retry(n) => self.send_ping(ctx, n),
             Timer::Next => self.send_ping(ctx, self.seq + 1),
         }

@@ -395,6 +395,12 @@ impl Node for HeartbeatNode {
         if self.suspected.remove(&from) {
             ctx.note(format!("trust {from}"));
         }
+        // The drill's broken variant: any heartbeat is taken as news of every suspect, so a
+        // live peer's heartbeat clears the suspicion of a dead one.
+        #[cfg(feature = "drill-any-heartbeat-trusts-all")]
+        for peer in std::mem::take(&mut self.suspected) {
+            ctx.note(format!("trust {peer}"));
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {

@@ -198,7 +198,9 @@ impl Grantor {
         }
         match &mut self.current {
             Some(current) if now < current.expires => {
-                if current.holder == from {
+                // The drill's broken variant: a request from anyone while the lease is live is
+                // taken for the holder's renewal.
+                if current.holder == from || cfg!(feature = "drill-renew-for-anyone") {
                     current.expires = now + lease;
                     // The mistake: every grant gets a fresh token, renewals too.
                     #[cfg(feature = "mistake-new-token-on-renewal")]

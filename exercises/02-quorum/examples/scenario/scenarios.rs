@@ -28,6 +28,13 @@ pub fn all() -> Vec<Scenario> {
             seed: 0,
             run: quorum_read,
         },
+        Scenario {
+            name: "slow-replicas",
+            title: "R = W = 2 of 3: n2 missed a write; while n0 and n1 answer slowly, n2's own \
+                    stale reply comes first, and the read still returns the written value",
+            seed: 0,
+            run: slow_replicas,
+        },
     ]
 }
 
@@ -133,6 +140,48 @@ fn quorum_read(seed: u64) -> Shown {
         expect(&got, 0, Response::Written, "the write at n0")?;
         expect(&got, 1, Response::Value(Some(1)), "the quorum read at n2")?;
         expect(&got, 2, Response::Failed, "the read with no quorum")?;
+        if sim.durable(NodeId(2)).stored.value != Some(1) {
+            return Err("the read did not write the value back to n2".into());
+        }
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// slow-replicas (the diagnosis drill's run)
+
+fn slow_replicas(seed: u64) -> Shown {
+    let slow = |node| Fault::Slow {
+        node,
+        per_event: Duration::from_millis(4),
+        duration: Duration::from_millis(15),
+    };
+    let plan = FaultPlan::default()
+        .at(
+            Time::ZERO,
+            Fault::Partition {
+                partition: Partition::Split(vec![vec![NodeId(2)]]),
+                duration: Duration::from_millis(15),
+            },
+        )
+        .at(Time::from_millis(24), slow(NodeId(0)))
+        .at(Time::from_millis(24), slow(NodeId(1)));
+    let config = QuorumConfig::majority(3);
+    let mut sim = Simulation::new(Config::new(3, seed).plan(plan), move |_, _| {
+        QuorumNode::new(config)
+    });
+    sim.invoke(Time::from_millis(2), NodeId(0), Request::Write(1));
+    sim.invoke(Time::from_millis(25), NodeId(2), Request::Read);
+    sim.invoke(Time::from_millis(60), NodeId(0), Request::Read);
+    let ran = sim
+        .run_until(Time::from_millis(90))
+        .map_err(|halt| halt.to_string());
+    Shown::checking(sim.trace().clone(), |_| {
+        ran?;
+        let got = answers(&sim);
+        expect(&got, 0, Response::Written, "the write at n0")?;
+        expect(&got, 1, Response::Value(Some(1)), "the read at n2")?;
+        expect(&got, 2, Response::Value(Some(1)), "the read at n0")?;
         if sim.durable(NodeId(2)).stored.value != Some(1) {
             return Err("the read did not write the value back to n2".into());
         }
