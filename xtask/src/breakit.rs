@@ -128,6 +128,14 @@ pub fn run(root: &Path, course: &Course, slug: &str, name: Option<&str>) -> Resu
         list(chapter);
         return Err(format!("{slug} has no classic mistake called {name:?}"));
     };
+    if !root.join(&chapter.solution).exists() {
+        return Err(format!(
+            "cargo xtask break runs the reference solution with the mistake switched in, and \
+             {} is not in this copy of the workbook (a clone of the repository has it). The \
+             page's \"Break it\" answers say what the run would show.",
+            chapter.solution.display()
+        ));
+    }
     println!(
         "Building the reference solution of {slug} with {} ...",
         mistake.feature

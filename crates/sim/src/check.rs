@@ -309,7 +309,7 @@ impl Property {
             if whole_timeline {
                 ""
             } else {
-                " (shrunk to a smallest failing case)"
+                " (shrunk to a smallest failing case; faults the test always adds stay in it)"
             }
         );
         let _ = writeln!(out, "  {}", case.plan.to_string().replace('\n', "\n  "));
@@ -333,7 +333,8 @@ impl Property {
         let json = serde_json::to_string(&replay).expect("a case always serializes");
         let _ = writeln!(
             out,
-            "\nreplay exactly this case (prints the whole timeline):\n  {REPLAY_VAR}='{json}' {}",
+            "\nreplay exactly this case (while it fails, the report shows the whole timeline):\n  \
+             {REPLAY_VAR}='{json}' {}",
             self.replay
         );
         if let Some(book) = &self.book {

@@ -156,11 +156,24 @@ fn token_check() {
                     entries.push(Entry { from, token });
                 }
                 if accepted != should {
-                    let verdict = if should { "accepted" } else { "rejected" };
+                    let (verdict, why) = if token == seen {
+                        (
+                            "accepted",
+                            "a token equal to the highest is the same leader writing again",
+                        )
+                    } else if should {
+                        ("accepted", "a higher token is a newer lease")
+                    } else {
+                        (
+                            "rejected",
+                            "a lower token is a lease older than one the storage has already \
+                             obeyed",
+                        )
+                    };
                     return Err(format!(
                         "a write from {from} with token {token}, when the highest accepted so \
                          far was {seen}: accept returned {accepted}, but it must be {verdict} \
-                         (a token equal to the highest is the same leader writing again)"
+                         ({why})"
                     ));
                 }
                 if resource.highest() != highest || resource.entries() != entries.as_slice() {

@@ -275,30 +275,32 @@ fn one_leader() {
         // A node's belief can only start in one of its handlers, and between two events it
         // only shrinks (its clock moves on, its deadline stays). So if at most one node
         // believes right after every event, at most one does at every real instant between.
-        let mut sim = new_sim(case).monitor("one-leader", |view| {
-            let leaders = believers(view);
-            if leaders.len() < 2 {
-                return Ok(());
-            }
-            let beliefs: Vec<String> = leaders
+        let mut sim =
+            new_sim(case).monitor("one-leader", |view| {
+                let leaders = believers(view);
+                if leaders.len() < 2 {
+                    return Ok(());
+                }
+                let beliefs: Vec<String> = leaders
                 .iter()
                 .map(|n| {
                     let node = view.node(*n).expect("a believer is up");
                     let lease = node.lease().expect("a believer holds a lease");
+                    let clock = view.monotonic(*n);
+                    // Times print to the microsecond: say how much is left, which may be less.
+                    let left = lease.valid_until.as_nanos().saturating_sub(clock.as_nanos());
                     format!(
-                        "{n} holds lease {} until {} and its clock reads {}",
-                        lease.token,
-                        lease.valid_until,
-                        view.monotonic(*n)
+                        "{n} holds lease {} until {} and its clock reads {} ({left} ns of it left)",
+                        lease.token, lease.valid_until, clock
                     )
                 })
                 .collect();
-            Err(format!(
-                "{} nodes believe they hold the lease at once: {}",
-                leaders.len(),
-                beliefs.join("; ")
-            ))
-        });
+                Err(format!(
+                    "{} nodes believe they hold the lease at once: {}",
+                    leaders.len(),
+                    beliefs.join("; ")
+                ))
+            });
         match sim.run_until(Time::from_millis(5_000)) {
             Ok(()) => Ok(()),
             Err(halt) => Err(failure_of(halt, &sim)),
@@ -445,11 +447,13 @@ fn tokens() {
                 Some(last) if (last.holder, last.token) == (now.holder, now.token) => {}
                 Some(last) if last.holder == now.holder && grantor_clock < last.expires => {
                     return Err(format!(
-                        "{} renewed lease {} before it expired (the grantor's clock reads {}, \
-                         the lease ran until {}), and the grantor made it lease {}: a renewal \
-                         keeps the token, or the leader's writes in flight would carry an \
-                         outdated one",
-                        now.holder, last.token, grantor_clock, last.expires, now.token
+                        "the grantor gave {} lease {} while its lease {} was still running by \
+                         the grantor's own monotonic clock (which reads {}; the lease ran until \
+                         {}): while a lease runs, its holder's request is a renewal, which keeps \
+                         the token, or the leader's writes in flight would carry an outdated \
+                         one. Either the renewal took a new token, or the grantor judged the \
+                         lease over by some other clock",
+                        now.holder, now.token, last.token, grantor_clock, last.expires
                     ));
                 }
                 _ => {

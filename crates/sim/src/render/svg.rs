@@ -41,13 +41,13 @@ pub fn render_default(trace: &Trace) -> String {
     render(trace, &SvgOptions::default())
 }
 
-const LANE_GAP: f64 = 60.0;
+const LANE_GAP: f64 = 70.0;
 const PLOT_LEFT: f64 = 44.0;
 const RIGHT_MARGIN: f64 = 20.0;
 /// Advance of one character of 11 px monospace text (0.6 em): how labels are measured, since
 /// there is no font metrics to ask.
 const CHAR_WIDTH: f64 = 6.6;
-const NOTE_ROWS: usize = 3;
+const NOTE_ROWS: usize = 4;
 const NOTE_ROW_HEIGHT: f64 = 11.0;
 const NOTE_MAX_CHARS: usize = 60;
 const NOTE_CUT_CHARS: usize = 28;
@@ -99,8 +99,8 @@ pub fn render(trace: &Trace, options: &SvgOptions) -> String {
     if strip_row_count > 0 {
         top += strip_row_count as f64 * 16.0 + 4.0;
     }
-    // Room above the first lane for its note rows.
-    let lane0 = top + 36.0;
+    // Room above the first lane for its note rows (the lowest sits 5 px above the lane).
+    let lane0 = top + 5.0 + NOTE_ROWS as f64 * NOTE_ROW_HEIGHT;
     let plot = Plot { lane0, ..plot };
     let last_lane = lane0 + LANE_GAP * lanes.saturating_sub(1) as f64;
     let axis_y = last_lane + 36.0;
@@ -1868,7 +1868,7 @@ mod tests {
             "208.8"
         );
         assert!(svg.contains(">crashed</text>"));
-        assert!(svg.contains("x1=\"183.2\" y1=\"104.0\" x2=\"392.0\" y2=\"104.0\""));
+        assert!(svg.contains("x1=\"183.2\" y1=\"127.0\" x2=\"392.0\" y2=\"127.0\""));
         assert!(
             svg.contains("stroke-dasharray=\"3 4\""),
             "the lane is dashed while down"
@@ -1974,13 +1974,19 @@ mod tests {
         let long = "a note long enough to fill half of a narrow drawing";
         let svg = render_default(&trace(1, vec![note(1, 0, long), note(900, 0, "x")]));
         assert!(svg.contains(&format!(">{long}</text>")), "{svg}");
-        // Five of them within a few pixels: three rows take three whole labels, and the rest
-        // have no room even for a short one, so they keep only their marker and title.
-        let mut crowded: Vec<Event> = (0..5).map(|i| note(1 + i, 0, long)).collect();
+        // More of them within a few pixels than there are rows: each row takes one whole
+        // label, and the rest have no room even for a short one, so they keep only their
+        // marker and title.
+        let count = NOTE_ROWS as u64 + 2;
+        let mut crowded: Vec<Event> = (0..count).map(|i| note(1 + i, 0, long)).collect();
         crowded.push(note(900, 0, "x"));
         let svg = render_default(&trace(1, crowded));
-        assert_eq!(svg.matches(&format!(">{long}</text>")).count(), 3, "{svg}");
-        for i in 0..5 {
+        assert_eq!(
+            svg.matches(&format!(">{long}</text>")).count(),
+            NOTE_ROWS,
+            "{svg}"
+        );
+        for i in 0..count {
             assert!(svg.contains(&format!("<title>n0 at {}.000ms: {long}</title>", 1 + i)));
         }
         let far_too_long = "x".repeat(80);
