@@ -16,32 +16,57 @@
 //! ## The protocol, exactly
 //!
 //! The tests compare the timeline of one fixed run with a stored one, byte for byte, so the
-//! protocol is specified down to the order of calls. Any implementation that follows these rules
-//! produces that timeline.
+//! rules below leave nothing to taste: any node that keeps them produces that timeline. Each
+//! rule comes with its reason; the failure reports cite the rules by number.
 //!
-//! **Every node answers pings.** When `Msg::Ping(n)` arrives from a node, send `Msg::Pong(n)`
-//! back to that node at once. Answer every copy, even of a ping you answered before: you cannot
-//! know whether your first answer arrived, and answering twice does no harm.
+//! **Every node answers pings**, pingers included. Each copy of `Msg::Ping(n)` that arrives is
+//! answered with one `Msg::Pong(n)`, carrying the same number, to the node that ping came from,
+//! while handling that arrival. Answer every copy, even of a ping answered before: the answering
+//! node cannot know whether its first answer arrived, and answering twice does no harm. The
+//! number is what lets the pinger match an answer to its question, and the sender is the only
+//! node that asked.
 //!
-//! **A node built with [`Pinger::new`] also pings** `config.peer`, `config.count` times, with the
-//! pings numbered 0, 1, 2, ...:
+//! **A node built with [`Pinger::new`] also pings** `config.peer`, and no other node, with
+//! `config.count` pings numbered 0, 1, 2, ..., one at a time: ping `n + 1` never leaves before
+//! ping `n` is acknowledged.
 //!
-//! 1. *Sending ping `n`* means two calls, in this order: `ctx.send(peer, Msg::Ping(n))`, then
-//!    `ctx.set_timer(retry_after, Timer::Retry(n))`, keeping the returned [`TimerId`].
-//! 2. On start, if `count > 0`, send ping 0.
-//! 3. When `Timer::Retry(n)` fires, no pong came back within `retry_after`: send ping `n` again,
-//!    as in rule 1 (same number, new retry timer).
-//! 4. When `Msg::Pong(n)` arrives and `n` is the ping in flight (the current number, not yet
-//!    acknowledged): note exactly `acked n` (`ctx.note(format!("acked {n}"))`), cancel the retry
-//!    timer, and, if `n + 1 < count`, set a timer `Timer::Next` for `interval`.
-//! 5. When `Timer::Next` fires, send ping `n + 1` as in rule 1.
-//! 6. Ignore every other pong: an answer to an earlier ping, a second answer to the ping already
-//!    acknowledged, anything after the last ping. Ignoring means no note, no message, no timer.
+//! 1. *Every send of a ping arms its own retry timer*, `Timer::Retry(n)`, due `retry_after`
+//!    after that send, whether the ping goes out for the first time or again. Seen from the
+//!    pinger, a lost ping, a lost pong and a slow peer look the same: nothing arrives. The
+//!    timer is the only way to learn that the silence has lasted too long. The ping leaves,
+//!    then its timer is armed (the timeline shows only the send, so no test can see this
+//!    order, but step 1's report describes rule 1 so). Keep the timer's id: rule 4 needs it.
+//! 2. *On start*, a pinger with `count > 0` sends ping 0 (rule 1) at once; one with `count == 0`
+//!    has nothing to send, ever.
+//! 3. *When `Timer::Retry(n)` fires*, no pong for ping `n` came back in time: ping `n` goes out
+//!    again, with the same number (it is the same question) and a fresh retry timer (rule 1).
+//! 4. *A pong acknowledges the ping in flight* when its number is the current ping's and that
+//!    ping is not acknowledged yet. Then, and only then, the pinger notes exactly `acked n`
+//!    (`acked 0`, `acked 1`, ...: the word, one space, the number), cancels that ping's retry
+//!    timer (an answered ping is never sent again), and, if there is a next ping (`n + 1` is
+//!    still below `count`), arms `Timer::Next` for `interval`, the pause between an
+//!    acknowledgement and the next ping. After the last ping the pinger is done: no
+//!    `Timer::Next`.
+//! 5. *When `Timer::Next` fires*, ping `n + 1` goes out (rule 1).
+//! 6. *Every other pong is ignored*: an answer to an earlier ping, a second answer to the ping
+//!    already acknowledged, anything after the last ping. Such a pong carries no news about the
+//!    ping in flight: it answers a question already settled. Ignoring means no note, no message
+//!    and no timer.
 //!
 //! A node built with [`Pinger::ponger`] sends no pings; it only answers them.
 //!
 //! Timers run on the node's own monotonic clock, which is what [`Context::set_timer`] uses: you
 //! never read a clock yourself in this exercise.
+//!
+//! ## The API you need
+//!
+//! - The three handlers of [`sim::Node`]: `on_start` (once, when the node starts),
+//!   `on_message` (each message that arrives, with the node it came `from`) and `on_timer`
+//!   (each timer that fires). The message and timer types are [`Msg`] and [`Timer`] below.
+//! - A node acts only through its [`Context`]: [`Context::send`] (to a node, a message),
+//!   [`Context::set_timer`] (after a duration, a timer; it returns a [`TimerId`]),
+//!   [`Context::cancel_timer`] (by that id; cancelling a timer that already fired does
+//!   nothing) and [`Context::note`] (a line of text on the timeline).
 //!
 //! ## What the tests check
 //!
@@ -136,8 +161,8 @@ impl Pinger {
 
 // ANCHOR: handlers
 impl Pinger {
-    /// Sends ping `seq` to the peer and sets its retry timer (rule 1). Only a node with a
-    /// config calls it.
+    /// Sends ping `seq` to the peer, with the retry timer that every send of a ping needs
+    /// (rule 1). Only a node with a config calls it.
     pub fn send_ping(&mut self, ctx: &mut Context<'_, Self>, seq: u64) {
         let _ = (ctx, seq);
         todo!(

@@ -42,9 +42,14 @@ use std::time::Duration;
 /// All times come from the observing node's own monotonic clock ([`Context::now`]); the
 /// detector never sees real time, nor the peer's clock.
 ///
-/// The numbers must come out exactly as specified below: step 1 of the tests checks each rule
-/// to 9 digits and compares a table of them, rounded to 3 decimals, with a snapshot, so any
-/// correct implementation matches.
+/// All its arithmetic is in `f64` milliseconds, fractions kept: a gap of 100.25 ms counts as
+/// 100.25, not 100 (the tests draw gaps to the microsecond). The numbers must come out exactly
+/// as specified below: step 1 of the tests checks each rule to 9 digits and compares a table of
+/// them, rounded to 3 decimals, with a snapshot, so any correct implementation matches.
+///
+/// The API you need, besides the fields below: subtracting an earlier [`Time`] from a later one
+/// gives the [`Duration`] between them (and zero, not a panic, if what you subtract is the
+/// later one), and [`Duration::as_secs_f64`] turns a duration into a number.
 #[derive(Clone, Debug)]
 pub struct PhiDetector {
     /// The most inter-arrival times kept; older ones are forgotten first.
@@ -96,32 +101,39 @@ impl PhiDetector {
     // ANCHOR: detector_api
     /// Records a heartbeat that arrived at `arrival` (the observer's monotonic clock).
     ///
-    /// - The first heartbeat only records its arrival time: there is no gap to measure yet.
-    /// - Every later one pushes `arrival - previous arrival` to the back of the window, then,
-    ///   if the window holds more than `window` intervals, drops the oldest from the front.
-    ///   Then `arrival` becomes the last arrival.
+    /// What an arrival teaches the detector is a gap: how long it came after the previous one.
     ///
-    /// Duplicated heartbeats are not special: each arrival counts, even a gap of zero.
+    /// - Every heartbeat becomes the last arrival.
+    /// - The first one gives no gap, since nothing came before it: the window stays empty until
+    ///   the second heartbeat.
+    /// - Every later one adds exactly one gap, the time from the previous arrival to this one.
+    /// - The window keeps the `window` most recent gaps; when a new gap would make one too
+    ///   many, the oldest is forgotten. The detector should describe the network as it is now:
+    ///   a long silence a minute ago should not keep it lenient for ever.
+    /// - Duplicates are not special. A heartbeat carries nothing, so a copy cannot be told
+    ///   from a fresh one: every arrival counts, and two at the same instant add a gap of zero,
+    ///   kept like any other.
     pub fn heartbeat(&mut self, arrival: Time) {
         let _ = arrival;
         todo!("decide what one arrival adds to what the detector knows, and what it must forget")
     }
 
-    /// The arithmetic mean of the intervals in the window, in milliseconds (0.0 when the window
-    /// is empty).
-    ///
-    /// Convert each interval with `interval.as_secs_f64() * 1000.0`, then divide their sum by
-    /// how many there are.
+    /// The arithmetic mean of the gaps in the window, in milliseconds: how long the detector
+    /// expects the next heartbeat to take. 0.0 when the window is empty, by convention (no gap,
+    /// no expectation; [`phi`](Self::phi) does not use it then).
     pub fn mean_ms(&self) -> f64 {
         todo!("the average gap in the window, in milliseconds (and the answer when there is none)")
     }
 
     /// The standard deviation phi assumes, in milliseconds: the **population** standard
-    /// deviation of the window's intervals, or `min_std_dev` if that is larger (and
-    /// `min_std_dev` when the window is empty).
+    /// deviation of the window's gaps, or `min_std_dev` if that is larger (and `min_std_dev`
+    /// when the window is empty).
     ///
-    /// With `m` the mean and `x1..xn` the intervals in milliseconds, the population standard
-    /// deviation is `sqrt(((x1 - m)^2 + ... + (xn - m)^2) / n)` (divide by `n`, not `n - 1`).
+    /// The population standard deviation of n gaps is the square root of the mean of their
+    /// squared distances from their mean ([`mean_ms`](Self::mean_ms)): the sum of squares is
+    /// divided by n, not by n − 1. The window is not a sample from which the detector estimates
+    /// some larger population; it is everything the detector knows, taken as the distribution
+    /// itself (and with a single gap, n − 1 would be a division by zero).
     ///
     /// The floor matters: heartbeats on a quiet network arrive so regularly that the measured
     /// deviation is almost zero, and then a delay of a millisecond looks infinitely unlikely.
@@ -131,23 +143,34 @@ impl PhiDetector {
         )
     }
 
-    /// The suspicion level at `now` (the observer's monotonic clock): 0.0 while the window is
-    /// empty, otherwise computed as follows, in `f64`, with times in milliseconds.
+    /// The suspicion level at `now` (the observer's monotonic clock).
     ///
-    /// 1. `elapsed` = `now - last arrival` (zero if `now` is earlier: `Time - Time` saturates).
-    /// 2. `y = (elapsed - mean) / sigma`, with `mean` from [`mean_ms`](Self::mean_ms) and
-    ///    `sigma` from [`sigma_ms`](Self::sigma_ms): how many standard deviations late the
-    ///    next heartbeat is.
-    /// 3. `e = exp(-y * (1.5976 + 0.070566 * y * y))`. Then `1 / (1 + e)` is a close logistic
-    ///    approximation of the standard normal distribution function at `y` (the one Akka's
-    ///    phi detector uses), so the chance that a heartbeat comes even later than
-    ///    `elapsed` is `1 - 1 / (1 + e)`, which equals `e / (1 + e)`.
-    /// 4. `phi = -log10(e / (1 + e))` when `elapsed > mean`, and
-    ///    `phi = -log10(1 - 1 / (1 + e))` otherwise. The two forms are the same number; each
-    ///    keeps floating-point precision on its side of the mean, so write them exactly so.
+    /// While the window is empty phi is 0.0: with no gap seen there is no expectation, so no
+    /// silence can be surprising (which is also why a peer heard from only once is never
+    /// suspected). Otherwise phi is defined in four steps, in `f64`, with times in milliseconds:
     ///
-    /// phi grows with `elapsed`. Far past the mean `e` underflows to 0 and phi is
-    /// `f64::INFINITY`, which is a fine answer: that silence is not plausible any more.
+    /// 1. **The silence**, elapsed: the time from the last arrival to `now`, or zero if `now`
+    ///    is earlier (a silence is never negative).
+    /// 2. **How late, in standard deviations**: y = (elapsed − mean) / sigma, with mean and
+    ///    sigma as [`mean_ms`](Self::mean_ms) and [`sigma_ms`](Self::sigma_ms) give them. y is
+    ///    negative while the next heartbeat is not yet due, 0 at the mean, positive past it.
+    /// 3. **The chance of a silence this long.** Gaps are taken to be normally distributed,
+    ///    and the standard normal distribution function at y is approximated by the logistic
+    ///    F(y) = 1 / (1 + e(y)), with e(y) = exp(−y · (1.5976 + 0.070566 · y²)). This is the
+    ///    approximation Akka's phi detector uses; its two constants are part of this
+    ///    specification. The chance that the next heartbeat comes even later than elapsed is
+    ///    P = 1 − F(y), which is the same number as e(y) / (1 + e(y)).
+    /// 4. **phi = −log10 P**, with P in whichever of its two forms keeps its digits on that
+    ///    side of the mean:
+    ///    - **past the mean** (elapsed greater than mean), P = e / (1 + e). There e shrinks
+    ///      towards 0 as the silence grows, F comes within rounding of 1, and 1 − F loses its
+    ///      digits and then rounds to 0, which would make phi infinite long before it should;
+    ///    - **at or before the mean**, P = 1 − F. There e is at least 1 and grows as `now`
+    ///      moves earlier; far enough before the mean it overflows to infinity, where
+    ///      e / (1 + e) is infinity over infinity, not a number, while F is simply 0 and P 1.
+    ///
+    /// phi only grows with the silence. Far past the mean e underflows to 0 and phi is
+    /// infinite, which is a fine answer: that silence is not plausible any more.
     pub fn phi(&self, now: Time) -> f64 {
         let _ = now;
         todo!(
@@ -167,7 +190,7 @@ pub struct DetectorConfig {
     pub window: usize,
     /// The floor under the standard deviation each detector assumes.
     pub min_std_dev: Duration,
-    /// Suspect a peer while its phi is **above** this.
+    /// Suspect a peer while its phi is **above** this (strictly: at the threshold, trust it).
     pub threshold: f64,
     /// How often a node evaluates phi for every peer.
     pub check_every: Duration,
@@ -207,22 +230,41 @@ pub enum Timer {
 // ANCHOR: node
 /// A node that heartbeats every peer and suspects the ones that fall silent.
 ///
-/// What it does, exactly (step 2 of the tests checks every rule):
+/// The rules (step 2 of the tests checks each of them):
 ///
-/// - **Start** (`on_start`): send [`Msg::Heartbeat`] to every peer (in `ctx.peers()` order),
-///   then set a [`Timer::Beat`] for `interval` and a [`Timer::Check`] for `check_every`.
-/// - **Beat**: send a heartbeat to every peer, and set the next `Beat` for `interval`.
-/// - **A heartbeat arrives** from a peer: feed `ctx.now()` to that peer's detector (create
-///   it with the config's `window` and `min_std_dev` the first time the peer is heard from).
-///   Nothing else: a node changes its mind only when it checks.
-/// - **Check**: for every peer that has a detector, in increasing id order, compute
-///   `phi(ctx.now())`. If phi is above `threshold` and the peer was not suspected, suspect it
-///   and note `suspect n2` (for peer `n2`, with `ctx.note`); if phi is not above `threshold`
-///   and the peer was suspected, stop suspecting it and note `trust n2`. No note when nothing
-///   changes. Then set the next `Check` for `check_every`.
+/// - **Heartbeats.** A node tells its peers it is alive when it starts, and again each time
+///   its [`Timer::Beat`] fires, every `interval`: one [`Msg::Heartbeat`] to each peer, all
+///   peers every time, in [`Context::peers`] order (increasing id), so that the message
+///   numbers on the timeline are reproducible. Heartbeats are the only messages it sends.
+/// - **Rhythm.** Each of the two timers first fires one period after the start (`interval`
+///   for `Beat`, `check_every` for `Check`), and is armed again each time it fires, for one
+///   period from that moment, with never two of a kind pending: a node that was stalled picks
+///   its rhythm up again rather than catching up in a burst.
+/// - **Arrivals.** A heartbeat is evidence about the peer that sent it and no other: its
+///   arrival goes to that peer's detector, stamped with the observer's monotonic clock
+///   ([`Context::now`]). Only that clock measures gaps truthfully; the wall clock is offset,
+///   drifts and gets stepped. Every copy that arrives is fed once. A peer's detector is made
+///   the first time that peer is heard from, with the configuration's `window` and
+///   `min_std_dev`, and not before.
+/// - **Judging.** An arrival changes no belief: a node changes its mind only when its
+///   [`Timer::Check`] fires, so every belief comes from one rule applied at a known rhythm.
+///   A check judges every peer that has a detector, by its phi at that instant on the
+///   observer's monotonic clock, in increasing id order, so that the notes of one check come
+///   out in a reproducible order. A peer is suspected while its phi is strictly **above**
+///   `threshold`, and trusted when it is at or below it.
+/// - **Notes.** Every change of mind is noted, and nothing else: exactly `suspect n2` when the
+///   node starts suspecting peer `n2`, `trust n2` when it stops (the peer as [`NodeId`]
+///   displays it). A check that changes nothing notes nothing.
+/// - **Memory.** A peer never heard from is never suspected: there is nothing to compare its
+///   silence with. A peer heard from stays watched however long it is silent (its phi may be
+///   infinite), so that the first check after it speaks again can trust it. The state is
+///   volatile: after a crash the node starts over, having heard from nobody and trusting
+///   everyone.
 ///
-/// A peer that was never heard from is never suspected: there is nothing to compare its
-/// silence with. The state is volatile: after a crash the node starts over, trusting everyone.
+/// The API you need: the three handlers of [`sim::Node`] (`on_message` is told `from`, the
+/// node that sent the message); [`Context::peers`], [`Context::send`], [`Context::set_timer`],
+/// [`Context::now`] and [`Context::note`]; the detector's [`PhiDetector::new`],
+/// [`PhiDetector::heartbeat`] and [`PhiDetector::phi`].
 #[derive(Clone, Debug)]
 pub struct HeartbeatNode {
     config: DetectorConfig,
