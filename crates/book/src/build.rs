@@ -59,6 +59,33 @@ pub fn build(root: &Path) -> std::result::Result<PathBuf, String> {
     Ok(book.build_dir_for("html"))
 }
 
+/// The drawings' widths to try, narrowest first: the page scales a wide one down to fit, and a
+/// reader can zoom it to its actual size.
+const WIDTHS: [u32; 4] = [760, 960, 1200, 1500];
+
+/// The trace drawn at the narrowest width at which no note's label has to be cut ("…"), or at
+/// the widest: a label that carries the story must be readable in the figure, not only on hover.
+fn fitted_svg(trace: &sim::Trace) -> String {
+    let mut svg = String::new();
+    for width in WIDTHS {
+        let options = sim::render::svg::SvgOptions {
+            width,
+            ..Default::default()
+        };
+        svg = sim::render::svg::render(trace, &options);
+        let cut_note = svg.split("<g class=\"tl-note\">").skip(1).any(|note| {
+            note.split("</g>")
+                .next()
+                .unwrap_or_default()
+                .contains("…</text>")
+        });
+        if !cut_note {
+            break;
+        }
+    }
+    svg
+}
+
 /// Our preprocessor: timelines and agendas.
 struct Workbook {
     root: PathBuf,
@@ -236,7 +263,7 @@ impl Workbook {
             ));
         }
         let trace = scenario::variant_trace(&self.root, chapter, &drill.scenario, &drill.feature)?;
-        let svg: String = sim::render::svg::render_default(&trace)
+        let svg: String = fitted_svg(&trace)
             .lines()
             .filter(|l| !l.trim().is_empty())
             .collect::<Vec<_>>()
@@ -262,7 +289,7 @@ impl Workbook {
         };
         let trace = scenario::trace(&self.root, chapter, name, None)?;
         // The caption carries the title; inside the drawing a long one would be cut off.
-        let svg = sim::render::svg::render_default(&trace);
+        let svg = fitted_svg(&trace);
         // Markdown ends an HTML block at a blank line, so the figure must have none.
         let svg: String = svg
             .lines()
