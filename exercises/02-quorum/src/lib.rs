@@ -37,8 +37,8 @@ use std::time::Duration;
 /// Versions compare **lexicographically**: first by `counter`, then, between two writes that
 /// chose the same counter, by the id of the node that coordinated the write. Deriving `Ord` on
 /// this struct (fields in this order) does exactly that. No clock is involved: a write's counter
-/// is one more than the highest counter its coordinator has seen, so a write that starts after
-/// another one finished gets a higher version.
+/// is higher than every counter its query heard (see [`next_version`]), so a write that starts
+/// after another one finished gets a higher version.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     pub counter: u64,
@@ -89,10 +89,18 @@ impl fmt::Display for Version {
 /// The version a write coordinated by `me` takes, given the replies of its first phase (each
 /// replica's `(id, stored)`) and `last_issued`, the highest counter `me` has ever given a write.
 ///
-/// The counter is one more than the highest of: every counter in `replies`, and `last_issued`.
-/// The node is `me`. So the new version is higher than every version the replies show (a
-/// higher counter always wins), and two writes coordinated by the same node never share a
-/// version, even when they run at the same time or one was cut short by a crash.
+/// It is the smallest version that keeps three rules (the page's section `#versions` tells why
+/// versions need them):
+///
+/// - Its node is `me`: the tie-break between writes that chose the same counter.
+/// - Its counter is higher than every counter in `replies`, so that it beats every version the
+///   query heard, whichever node wrote it. The query met the quorum of every write that had
+///   finished, so a write that starts after another one finished gets a higher version.
+/// - Its counter is higher than `last_issued`, so that two writes of the same coordinator never
+///   share a version, even when they run at the same time or one was cut short by a crash.
+///
+/// "Smallest" matters: versions count writes, they are not a clock, and the snapshot holds the
+/// exact counter.
 pub fn next_version(replies: &[(NodeId, Stored)], last_issued: u64, me: NodeId) -> Version {
     let _ = (replies, last_issued, me);
     todo!(
@@ -110,17 +118,19 @@ pub struct ReadDecision {
     /// That value's version.
     pub version: Version,
     /// The replicas that replied with a lower version, in increasing id order, each once: the
-    /// read writes `(version, value)` back to them before it returns.
+    /// ones the read must bring up to date with `(version, value)` before it may return.
     pub write_back_to: Vec<NodeId>,
 }
 
 /// Decides a read from the replies of a read quorum (each `(replica, what it holds)`, in the
 /// order they arrived; a replica appears at most once).
 ///
-/// - `version` and `value` come from the reply with the highest [`Version`]. Two replies with
-///   the same version hold the same value (one write made both), so any of them will do.
+/// - `version` and `value` come from the reply with the highest [`Version`]: the quorum met
+///   every write that had finished, so the newest reply is at least as new as the last of them.
+///   Two replies with the same version hold the same value (one write made both), so any of
+///   them will do.
 /// - `write_back_to` lists every replica whose reply has a lower version than that, sorted by
-///   id. Replicas that are already up to date are not in it.
+///   id. Replicas that are already up to date are not in it: they hold the value already.
 ///
 /// With no replies at all, the decision is the initial value: `None`, [`Version::INITIAL`],
 /// and nobody to write back to.
@@ -134,15 +144,16 @@ pub fn decide_read(replies: &[(NodeId, Stored)]) -> ReadDecision {
 /// How big the quorums are, and how long a coordinator tries before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuorumConfig {
-    /// How many replicas must answer a query (the first phase of a read or a write).
+    /// How many distinct replicas must answer a query (the first phase of a read or a write).
     pub r: usize,
-    /// How many replicas must acknowledge a store (the second phase of a read or a write).
+    /// How many distinct replicas must be known to hold the value of a store (the second phase
+    /// of a read or a write) before the operation answers.
     pub w: usize,
     /// An operation that has not finished this long after its request arrived (on the
     /// coordinator's monotonic clock) fails with [`Response::Failed`].
     pub deadline: Duration,
-    /// How often the coordinator sends the current phase's message again to the replicas that
-    /// have not answered it yet (messages get lost).
+    /// How often a running operation asks again the replicas it still needs to hear from in its
+    /// current phase (messages get lost).
     pub retry_every: Duration,
 }
 // ANCHOR_END: config
@@ -189,7 +200,7 @@ pub enum Response {
 }
 
 /// What nodes send each other. Every message carries the client operation it serves, so a
-/// coordinator recognises the answers to the phase it is in, and ignores late ones.
+/// coordinator can tell which operation, and which phase of it, an answer is evidence for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {
     /// Coordinator to replica: "what do you hold?" (the first phase of a read or a write).
@@ -203,12 +214,13 @@ pub enum Msg {
     PutAck { op: OpId },
 }
 
-/// The coordinator's timers, one pair per operation.
+/// The coordinator's timers, one pair per operation. A timer that is set fires (unless
+/// cancelled) whether or not the operation it names is still running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
-    /// Send the current phase's message again to the replicas that have not answered.
+    /// Time to ask again the replicas the operation still needs to hear from.
     Retry(OpId),
-    /// Give up on the operation if it is still running.
+    /// The operation's `deadline` has passed since its request arrived.
     Deadline(OpId),
 }
 
@@ -216,7 +228,11 @@ pub enum Timer {
 /// has given a write it coordinated (see [`next_version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Durable {
+    /// What this node's replica holds.
     pub stored: Stored,
+    /// The highest counter this node has given a write it coordinated. The `issued` test holds
+    /// it to that after every event: no replica may hold a version of this node's whose
+    /// counter is higher (page, `#issued`).
     pub last_issued: u64,
 }
 
@@ -234,13 +250,15 @@ impl Default for Durable {
 /// One operation a node coordinates, and the phase it is in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
-    /// Sent [`Msg::Get`] to every replica; waiting for `r` different replicas to answer.
+    /// The first phase: finding out what `r` distinct replicas hold. `replies` is what each
+    /// replica has answered.
     Query {
         request: Request,
         replies: BTreeMap<NodeId, Stored>,
     },
-    /// Sent [`Msg::Put`] of `stored`; waiting until `w` different replicas are known to hold
-    /// it, then answers `answer`.
+    /// The second phase: making sure that `w` distinct replicas hold `stored` or a newer
+    /// version. `holders` are the replicas known to; `answer` is what the client gets once they
+    /// are enough.
     Store {
         stored: Stored,
         holders: BTreeSet<NodeId>,
@@ -249,40 +267,69 @@ pub enum Phase {
 }
 
 /// A node of the replicated register: every node is a **replica** (its [`Durable`] state holds
-/// the register) and a **coordinator** for the client requests sent to it.
+/// the register) and a **coordinator** for the client requests sent to it. These are the rules
+/// the tests hold it to, each with its reason; the page's mechanism section (`#mechanism`)
+/// makes the whole argument.
 ///
-/// As a replica, it answers every message, whoever sends it (itself included):
+/// **As a replica**, a node answers every node that asks it, itself included. Its answers are
+/// all a coordinator ever learns about it, so they must be true when sent and stay true:
 ///
-/// - [`Msg::Get`]: reply [`Msg::Got`] with what it holds.
-/// - [`Msg::Put`]: if the incoming version is **higher** than its own, store the incoming value
-///   and version (in `ctx.durable_mut()`); in any case reply [`Msg::PutAck`]. A replica never goes
-///   back to a lower version, and acknowledges even when it ignores an older write: it holds
-///   that version *or a newer one*, which is all a coordinator needs.
+/// - Asked with a [`Msg::Get`], it says what it holds, in a [`Msg::Got`].
+/// - Offered a version with a [`Msg::Put`], it ends up holding the newer of its own and the
+///   offered one: a replica's version never goes down, or a late or retried older write could
+///   undo a newer one that a quorum acknowledged. What it holds is in its [`Durable`] state,
+///   because a quorum that counted this replica must still hold the write after the replica
+///   crashes and restarts. A coordinator needs to learn only that this replica now holds the
+///   offered version *or a newer one*, which is what [`Msg::PutAck`] means. A replica that
+///   had a newer one already must say so as well: to the coordinator, a silent replica looks
+///   exactly like a lost message, and a write that raced a newer one would wait for answers
+///   that never come.
 ///
-/// As a coordinator, for each request (kept in `ops` under its `OpId`):
+/// **As a coordinator**, a node carries each client operation (in `ops`, under its [`OpId`])
+/// through the two [`Phase`]s, and each phase ends on a quorum:
 ///
-/// 1. **Query.** Send [`Msg::Get`] to every node (`ctx.nodes()`, itself included), and set a
-///    [`Timer::Retry`] for `retry_every` and a [`Timer::Deadline`] for `deadline`. Keep one
-///    reply per replica; once `r` replicas have replied:
-///    - a **write** of `v` takes the version [`next_version`] gives (with the replies, in
-///      increasing replica id order, and `last_issued` from the durable state), records that
-///      counter as `last_issued`, and sends [`Msg::Put`] of `(version, Some(v))` to every node;
-///      it will answer [`Response::Written`];
-///    - a **read** takes [`decide_read`] of the replies (in increasing replica id order), sends
-///      [`Msg::Put`] of `(version, value)` to each replica in `write_back_to`, and counts the
-///      replicas that replied with that version as holding it already; it will answer
-///      [`Response::Value`].
-/// 2. **Store.** Each [`Msg::PutAck`] adds its sender to the holders. As soon as `w` replicas
-///    hold the value (which may be at once, for a read whose replies agreed), reply to the
-///    client and forget the operation.
+/// - *A quorum is a set of distinct replicas.* Intersection (page, `#intersection`) is about
+///   *which* replicas answered, not how many answers came. The network duplicates messages and
+///   retries ask again, so one replica may answer a phase several times: it is still one
+///   replica.
+/// - *Any replica can complete a quorum, the coordinator's own included.* A query, and a
+///   write's offer, go to every replica (in `ctx.nodes()` order, as the book's timelines do),
+///   the coordinator's own through the network like any other, and the phase waits for its
+///   quorum and no more: that is what lets an operation finish while any minority is down.
+/// - *The query* ends once `r` replicas have said what they hold. Then:
+///   - A **write** of `v` offers `(version, Some(v))`, with the version [`next_version`] gives
+///     for those replies and this node's `last_issued`; it will answer [`Response::Written`].
+///     No two writes may ever take the same version: not two that run at once at one
+///     coordinator, and not one before and one after that coordinator crashes and restarts.
+///     Replicas keep the first of two equal versions they are offered, so one version with two
+///     values splits the register. A crash can come between any two events.
+///   - A **read** decides with [`decide_read`] and will answer [`Response::Value`] of the
+///     decision, but only once that value is safe: a value that only some replicas hold can be
+///     returned by one read and missed by the next (page, `#write-back`), so the read first
+///     offers it to the replicas `decide_read` found behind; the others that replied hold it
+///     already.
+/// - *The store* ends once `w` replicas are known to hold its version or a newer one: the
+///   operation answers its client, and is over. It waits for nothing it already knows: when no
+///   message is lost, every operation finishes within two round trips, without waiting for a
+///   retry, and a read whose replies all agreed needs no second round trip at all (page,
+///   `#prompt`).
+/// - *An answer counts only for the phase it answers.* An answer for an operation that has
+///   ended, or for a phase the operation has left, says nothing about what it waits for now,
+///   and changes nothing.
+/// - *Retries serve a running operation.* Messages get lost, so every `retry_every` while an
+///   operation runs, it asks again the replicas it still needs to hear from in its current
+///   phase; one it has counted already has nothing new to say. An operation that has ended
+///   leaves no work behind: nothing more is sent for it, none of its timers keeps firing, and
+///   [`QuorumNode::running`] no longer counts it (page, `#quiet`).
+/// - *Every operation ends by its deadline.* One still running `deadline` after its request
+///   arrived, on this node's monotonic clock (wall clocks get stepped back), answers
+///   [`Response::Failed`], notes `c0#3 failed: no quorum` (with its own id), and is over like
+///   any other: a client told "failed" must not see the operation go on working and take
+///   effect later (page, `#failed-is-final`). That is the only note a node writes, and every
+///   operation is answered once.
 ///
-/// On [`Timer::Retry`], if the operation is still running, send its current phase's message
-/// again to every node that has not answered it (a `Get` to those that have not replied, or the
-/// `Put` to those not yet holding the value), and set the next retry. On [`Timer::Deadline`], if
-/// it is still running, reply [`Response::Failed`], note `c0#3 failed: no quorum` (with the
-/// operation's id) and forget it. Messages for an operation that is not running, or for a phase
-/// it is no longer in, are ignored. The `ops` map is volatile: after a crash the node has no
-/// operations, and its clients time out.
+/// The `ops` map is volatile: a crash ends every operation the node coordinates, unanswered,
+/// and their clients time out.
 #[derive(Clone, Debug)]
 pub struct QuorumNode {
     config: QuorumConfig,
