@@ -45,7 +45,7 @@ fn copy_tree(root: &Path, dest: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     let script = format!(
         "set -o pipefail; tar -C '{}' --exclude=target -cf - Cargo.toml Cargo.lock \
-         course.toml crates exercises solutions | tar -C '{}' -xf -",
+         course.toml book/src crates exercises solutions | tar -C '{}' -xf -",
         root.display(),
         dest.display()
     );

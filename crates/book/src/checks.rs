@@ -225,9 +225,9 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
             .and_then(|(_, rest)| rest.split_once("</title>"))
             .map(|(t, _)| t.trim().to_string())
             .unwrap_or_default();
-        let timelines = dom.matches("<figure class=\"timeline\"").count();
+        let timelines = dom.matches("<figure class=\"timeline").count();
         let svgs_in_figures = dom
-            .split("<figure class=\"timeline\"")
+            .split("<figure class=\"timeline")
             .skip(1)
             .filter(|f| {
                 f.split("</figure>")
