@@ -78,6 +78,80 @@ fn suspicion_notes() {
     });
 }
 
+/// Two nodes on a steady 1 ms network, and n1 freezes for 300 ms at 500 ms: the run in which
+/// n0 first suspects n1, at a check, with a phi `p` above the threshold. Run again with the
+/// threshold set to exactly `p`, the same check must trust n1 (phi equal to the threshold is
+/// not above it), and the next one, with phi higher still, must suspect it. A computed phi
+/// lands exactly on a threshold in no random run, so this rule needs its own test.
+#[test]
+fn threshold_is_strict() {
+    let run = |threshold: f64, until: Time| {
+        let plan = FaultPlan::with_network(NetConfig::default()).at(
+            Time::from_millis(500),
+            Fault::Pause {
+                node: NodeId(1),
+                duration: Duration::from_millis(300),
+            },
+        );
+        let config = DetectorConfig {
+            threshold,
+            ..CONFIG
+        };
+        let mut sim = Simulation::new(Config::new(2, 7).plan(plan), move |_, _| {
+            HeartbeatNode::new(config)
+        });
+        // The first instant n0 suspects n1, with n1's phi as n0's check computed it.
+        let first: Rc<RefCell<Option<(Time, f64)>>> = Rc::default();
+        let seen = Rc::clone(&first);
+        sim = sim.monitor("first suspicion", move |view| {
+            if seen.borrow().is_none()
+                && let Some(node) = view.node(NodeId(0))
+                && node.suspects(NodeId(1))
+            {
+                let phi = node
+                    .detector(NodeId(1))
+                    .map_or(f64::NAN, |d| d.phi(view.monotonic(NodeId(0))));
+                *seen.borrow_mut() = Some((view.time(), phi));
+            }
+            Ok(())
+        });
+        if let Err(halt) = sim.run_until(until) {
+            panic!("{halt}");
+        }
+        first.take()
+    };
+    let Some((at, phi)) = run(CONFIG.threshold, Time::from_millis(800)) else {
+        panic!(
+            "threshold: n0 never suspected n1 while n1 was frozen for 300 ms (phi passes {} \
+             within a few checks of a 70 ms interval): see the Judging rule of HeartbeatNode",
+            CONFIG.threshold
+        );
+    };
+    assert!(
+        phi > CONFIG.threshold,
+        "threshold: n0 began to suspect n1 at {at}, when n1's phi was {phi}, not above the \
+         threshold {}: a peer is suspected only while its phi is strictly above the threshold",
+        CONFIG.threshold
+    );
+    match run(phi, Time::from_millis(800)) {
+        Some((again, _)) if again == at => panic!(
+            "threshold: with the threshold set to exactly {phi}, n1's phi at n0's check at \
+             {at}, n0 still began to suspect n1 at that check: phi equal to the threshold is \
+             not above it, so the peer is trusted (the Judging rule of HeartbeatNode)"
+        ),
+        Some((later, _)) => assert!(
+            later == at + CONFIG.check_every,
+            "threshold: with the threshold set to {phi} (n1's phi at n0's check at {at}), n0 \
+             should suspect n1 at the next check, {}, where phi is higher; it did at {later}",
+            at + CONFIG.check_every
+        ),
+        None => panic!(
+            "threshold: with the threshold set to {phi} (n1's phi at n0's check at {at}), n0 \
+             never suspected n1, though n1's phi keeps growing while it is frozen"
+        ),
+    }
+}
+
 /// The configuration of every property here: none of its values is the default.
 const CONFIG: DetectorConfig = DetectorConfig {
     interval: Duration::from_millis(70),
