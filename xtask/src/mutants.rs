@@ -38,15 +38,19 @@ fn ensure_installed() -> Result<(), String> {
     }
 }
 
-/// Copies the sources cargo-mutants needs into `dest`, so that it can mutate in place without
+/// Copies `paths` of the working tree (without build output) to `dest`, replacing whatever
+/// was there: a tree that can be changed (mutated, or given another crate's source) without
 /// touching the working tree.
-fn copy_tree(root: &Path, dest: &Path) -> Result<(), String> {
+pub fn copy_sources(root: &Path, dest: &Path, paths: &[&str]) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(dest);
     std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    // `-m`: the copies get the current time, not the originals'. Builds of earlier copies stay
+    // in a shared target folder, and cargo, which compares times, would otherwise take a build
+    // of a mutated file (newer than the original it restored) for the build of this copy.
     let script = format!(
-        "set -o pipefail; tar -C '{}' --exclude=target -cf - Cargo.toml Cargo.lock \
-         course.toml book/src crates exercises solutions | tar -C '{}' -xf -",
+        "set -o pipefail; tar -C '{}' --exclude=target -cf - {} | tar -C '{}' -xmf -",
         root.display(),
+        paths.join(" "),
         dest.display()
     );
     let status = Command::new("bash")
@@ -56,9 +60,25 @@ fn copy_tree(root: &Path, dest: &Path) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err("copying the tree failed".into())
+        Err(format!(
+            "copying {} to {} failed",
+            paths.join(", "),
+            dest.display()
+        ))
     }
 }
+
+/// What cargo-mutants needs to build a solution and run its exercise's tests (the warm-up's
+/// scenarios read a page of the book).
+const MUTANTS_TREE: [&str; 7] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "course.toml",
+    "book/src",
+    "crates",
+    "exercises",
+    "solutions",
+];
 
 /// The names of the solution's test targets: the exercise's test files.
 fn test_targets(root: &Path, chapter: &Chapter) -> Result<Vec<String>, String> {
@@ -141,7 +161,7 @@ fn chapter(root: &Path, chapter: &Chapter) -> Result<bool, String> {
     let started = Instant::now();
     let work = root.join("target/mutants").join(&chapter.slug);
     let tree = work.join("tree");
-    copy_tree(root, &tree)?;
+    copy_sources(root, &tree, &MUTANTS_TREE)?;
     let folder = chapter
         .solution
         .file_name()

@@ -216,27 +216,15 @@ pub fn command(
     Ok(())
 }
 
-/// A copy of the main workspace (without build output) at `dest`, where an exercise's source
-/// can be replaced without touching the working tree.
-fn copy_workspace(root: &Path, dest: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_dir_all(dest);
-    std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    let script = format!(
-        "set -o pipefail; tar -C '{}' --exclude=target -cf - Cargo.toml Cargo.lock course.toml \
-         crates exercises xtask | tar -C '{}' -xf -",
-        root.display(),
-        dest.display()
-    );
-    let status = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .status()
-        .map_err(|e| format!("cannot run tar: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("copying the workspace failed".into())
-    }
-}
+/// The main workspace, without the solutions: what `--mine` builds.
+const WORKSPACE: [&str; 6] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "course.toml",
+    "crates",
+    "exercises",
+    "xtask",
+];
 
 /// The reference's `src/` in place of the exercise's, in the copy at `tree`: what a learner has
 /// who wrote exactly the reference's code.
@@ -257,7 +245,7 @@ fn copy_reference_source(root: &Path, chapter: &Chapter, tree: &Path) -> Result<
 /// with the exercise as shipped, it stops at a `todo!()` and says so.
 pub fn check(root: &Path, course: &Course) -> bool {
     let tree = root.join("target/mine-check/tree");
-    if let Err(e) = copy_workspace(root, &tree) {
+    if let Err(e) = crate::mutants::copy_sources(root, &tree, &WORKSPACE) {
         println!("scenario --mine: {e}");
         return false;
     }
