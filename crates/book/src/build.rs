@@ -95,6 +95,7 @@ struct Workbook {
 const TIMELINE: &str = "{{#timeline ";
 const TABLE: &str = "{{#table ";
 const DRILL: &str = "{{#drill ";
+const CHART: &str = "{{#chart ";
 const AGENDA: &str = "{{#agenda}}";
 
 impl Preprocessor for Workbook {
@@ -151,7 +152,7 @@ impl Workbook {
         let mut out = String::with_capacity(content.len());
         let mut rest = content;
         loop {
-            let next = [TIMELINE, TABLE, DRILL, AGENDA]
+            let next = [TIMELINE, TABLE, DRILL, CHART, AGENDA]
                 .into_iter()
                 .filter_map(|d| rest.find(d).map(|at| (at, d)))
                 .min();
@@ -180,6 +181,7 @@ impl Workbook {
                 let expanded = match directive {
                     TIMELINE => self.timeline(&reference),
                     DRILL => self.drill(&reference, &after[end..]),
+                    CHART => self.chart_figure(&reference),
                     _ => self.table(&reference),
                 };
                 let expanded = expanded.map_err(|e| {
@@ -227,6 +229,24 @@ impl Workbook {
 
     fn chapter(&self, slug: &str) -> std::result::Result<&Chapter, String> {
         self.course.chapter(slug)
+    }
+
+    /// A scenario's metrics over time, drawn as a line chart, with its replay command.
+    fn chart_figure(&self, reference: &str) -> std::result::Result<String, String> {
+        let (slug, name) = scenario::split(reference)?;
+        let chapter = self.chapter(slug)?;
+        let chart = scenario::chart(&self.root, chapter, name)?;
+        let svg: String = sim::render::chart::svg(&chart)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(format!(
+            "\n<figure class=\"chart\" id=\"chart-{slug}-{name}\">\n{svg}\n<figcaption>{} \
+             <span class=\"replay\">The same run as a timeline: <code>cargo xtask scenario \
+             {slug}/{name}</code></span></figcaption>\n</figure>\n",
+            escape(&chart.title)
+        ))
     }
 
     /// A table the solution measures at build time, as Markdown.

@@ -33,6 +33,12 @@ pub fn trace(
     serde_json::from_str(&json).map_err(|e| format!("bad trace from {}/{name}: {e}", chapter.slug))
 }
 
+/// The metrics chart of one scenario of the reference.
+pub fn chart(root: &Path, chapter: &Chapter, name: &str) -> Result<sim::metrics::Chart, String> {
+    let json = course::scenario::chart_json(root, chapter, name)?;
+    serde_json::from_str(&json).map_err(|e| format!("bad chart from {}/{name}: {e}", chapter.slug))
+}
+
 /// The trace of one scenario run by the reference with `feature` (a drill's broken variant),
 /// whatever it shows.
 pub fn variant_trace(

@@ -140,6 +140,12 @@ pub fn any_trace_json(
     }
 }
 
+/// The chart of one scenario of the reference, as JSON (a `sim::metrics::Chart`). Fails if the
+/// run does not show what its title claims, or draws no chart.
+pub fn chart_json(root: &Path, chapter: &Chapter, name: &str) -> Result<String, String> {
+    run(root, chapter, &[name.to_string(), "--chart".to_string()])
+}
+
 /// The Markdown of one table a chapter's solution measures.
 pub fn table(root: &Path, chapter: &Chapter, name: &str) -> Result<String, String> {
     run(root, chapter, &["--table".to_string(), name.to_string()])

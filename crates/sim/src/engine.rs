@@ -13,7 +13,7 @@ use crate::trigger::{MessagePredicate, Triggers};
 use crate::workload::{History, Invocation, OpRecord, Outcome, Workload};
 use rand::{RngExt, SeedableRng};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -34,6 +34,10 @@ pub struct Config {
     pub step_budget: u64,
     /// How long a client waits for an answer before it records the outcome as unknown.
     pub client_timeout: Duration,
+    /// Nodes with finite capacity: the service time every event they handle costs.
+    pub service_times: Vec<(NodeId, Duration)>,
+    /// Nodes whose queue of waiting work is bounded: messages that find it full are dropped.
+    pub queue_bounds: Vec<(NodeId, usize)>,
 }
 
 impl Config {
@@ -46,6 +50,8 @@ impl Config {
             trace: true,
             step_budget: 10_000_000,
             client_timeout: Duration::from_secs(1),
+            service_times: Vec::new(),
+            queue_bounds: Vec::new(),
         }
     }
 
@@ -70,6 +76,26 @@ impl Config {
     /// With this client timeout.
     pub fn client_timeout(mut self, timeout: Duration) -> Config {
         self.client_timeout = timeout;
+        self
+    }
+
+    /// Gives `node` finite capacity: handling a message, timer or request costs it `per_event` of service time
+    /// (on top of what its handler adds with [`Context::spend`]). Events that arrive while it
+    /// is busy wait in its queue, in arrival order, so when work arrives faster than the node
+    /// can do it a queue builds and every answer comes later. A [`Fault::Slow`] on such a node
+    /// adds its cost to each event's service time.
+    pub fn service_time(mut self, node: NodeId, per_event: Duration) -> Config {
+        self.service_times.retain(|(n, _)| *n != node);
+        self.service_times.push((node, per_event));
+        self
+    }
+
+    /// Bounds `node`'s queue of waiting work: a message that arrives while `limit` events
+    /// already wait is dropped ([`DropReason::QueueFull`]), as a full socket buffer or accept
+    /// queue drops it. Client requests and timers are never dropped.
+    pub fn queue_bound(mut self, node: NodeId, limit: usize) -> Config {
+        self.queue_bounds.retain(|(n, _)| *n != node);
+        self.queue_bounds.push((node, limit));
         self
     }
 }
@@ -156,6 +182,32 @@ pub(crate) struct Local<N: Node> {
     slow_per_event: Duration,
     slow_until: Time,
     busy_until: Time,
+    /// What every event costs this node (zero: infinitely fast, the default).
+    service_time: Duration,
+    queue_bound: Option<usize>,
+    /// Events that arrived while the node was busy, in arrival order, with the life they
+    /// belong to.
+    waiting: VecDeque<(NodeEvent<N>, u32)>,
+    /// When the work the node is doing now is done.
+    serving_until: Time,
+    /// Every change of the number of waiting events: (when, how many).
+    backlog_log: Vec<(Time, u32)>,
+}
+
+impl<N: Node> Local<N> {
+    /// How many events wait for this node.
+    pub(crate) fn backlog(&self) -> usize {
+        self.waiting.len()
+    }
+
+    fn log_backlog(&mut self, now: Time) {
+        let len = self.waiting.len() as u32;
+        match self.backlog_log.last_mut() {
+            Some((at, n)) if *at == now => *n = len,
+            Some((_, n)) if *n == len => {}
+            _ => self.backlog_log.push((now, len)),
+        }
+    }
 }
 
 struct Slot<N: Node> {
@@ -214,12 +266,47 @@ enum Item<N: Node> {
     ClientTimeout {
         op: OpId,
     },
+    /// The node's current work is done: it takes the next waiting event.
+    Free {
+        node: NodeId,
+        incarnation: u32,
+    },
+    /// A send or reply made after [`Context::spend`], leaving when the work is done.
+    Emit {
+        node: NodeId,
+        incarnation: u32,
+        output: Output<N>,
+    },
+    /// The next arrival of an open-loop source.
+    Arrival {
+        client: u32,
+    },
+}
+
+/// What a node did during work that takes time, held back until the work is done.
+pub(crate) enum Output<N: Node> {
+    Send { to: NodeId, msg: N::Msg },
+    Reply { op: OpId, response: N::Response },
+}
+
+/// Where an open-loop source sends its requests: given the arrival's number, the time and the
+/// clients' RNG, the node and the request (`None` skips that arrival).
+type Target<N> = Box<dyn FnMut(u64, Time, &mut SimRng) -> Option<(NodeId, <N as Node>::Request)>>;
+
+/// An open-loop source: arrivals at a rate, whatever happened to the earlier ones.
+struct Source<N: Node> {
+    /// From each time on, this many arrivals per second (a Poisson process).
+    phases: Vec<(Time, f64)>,
+    target: Target<N>,
 }
 
 struct ClientState {
     next_seq: u64,
-    /// The index in the history of the outstanding operation.
-    outstanding: Option<usize>,
+    /// The indexes in the history of the outstanding operations, by sequence number: at most
+    /// one for a closed-loop client, any number for an open-loop source.
+    outstanding: BTreeMap<u64, usize>,
+    /// An open-loop source: it starts no operation when one ends.
+    open: bool,
 }
 
 /// Everything but the nodes themselves, so a node and its context can be borrowed at once.
@@ -370,13 +457,9 @@ impl<N: Node> World<N> {
         let Some(client) = self.clients.get_mut(op.client as usize) else {
             return;
         };
-        let Some(index) = client.outstanding else {
+        let Some(index) = client.outstanding.remove(&op.seq) else {
             return;
         };
-        if self.history.ops[index].op != op {
-            return;
-        }
-        client.outstanding = None;
         self.history.ops[index].outcome = Outcome::Ok { at: now, response };
         self.push(now, Item::ClientNext { client: op.client });
     }
@@ -423,6 +506,11 @@ impl<N: Node> View<'_, N> {
         &self.slots[id.index()].local.durable
     }
 
+    /// How many events wait for the node (see [`Config::service_time`]).
+    pub fn backlog(&self, id: NodeId) -> usize {
+        self.slots[id.index()].local.backlog()
+    }
+
     /// What the step just handled recorded in the trace: the timer or message it handled and
     /// what the node did (sends, notes, its reply), or the fault it applied. Empty when tracing
     /// is off.
@@ -449,6 +537,7 @@ pub struct Simulation<N: Node> {
     make: Factory<N>,
     workload: Option<Box<dyn Workload<N>>>,
     workload_rng: SimRng,
+    sources: BTreeMap<u32, Source<N>>,
     monitors: Vec<Monitor<N>>,
     states: Vec<(String, StatePredicate<N>)>,
     /// Whether every predicate the plan's triggers name was found registered.
@@ -541,6 +630,19 @@ impl<N: Node> Simulation<N> {
                         slow_per_event: Duration::ZERO,
                         slow_until: Time::ZERO,
                         busy_until: Time::ZERO,
+                        service_time: config
+                            .service_times
+                            .iter()
+                            .find(|(node, _)| node.0 == i)
+                            .map_or(Duration::ZERO, |(_, d)| *d),
+                        queue_bound: config
+                            .queue_bounds
+                            .iter()
+                            .find(|(node, _)| node.0 == i)
+                            .map(|(_, limit)| *limit),
+                        waiting: VecDeque::new(),
+                        serving_until: Time::ZERO,
+                        backlog_log: Vec::new(),
                     },
                 }
             })
@@ -586,6 +688,7 @@ impl<N: Node> Simulation<N> {
             make: Box::new(make),
             workload: None,
             workload_rng: derive_rng(config.seed, u64::MAX),
+            sources: BTreeMap::new(),
             monitors: Vec::new(),
             states: Vec::new(),
             predicates_checked: false,
@@ -599,15 +702,73 @@ impl<N: Node> Simulation<N> {
 
     /// Adds `clients` closed-loop clients whose operations come from `workload`.
     pub fn clients(mut self, clients: u32, workload: impl Workload<N> + 'static) -> Self {
-        for client in 0..clients {
+        for _ in 0..clients {
+            let client = self.world.clients.len() as u32;
             self.world.clients.push(ClientState {
                 next_seq: 0,
-                outstanding: None,
+                outstanding: BTreeMap::new(),
+                open: false,
             });
             self.world.push(Time::ZERO, Item::ClientNext { client });
         }
         self.workload = Some(Box::new(workload));
         self
+    }
+
+    /// Adds an open-loop source of client operations: arrivals come as a Poisson process whose
+    /// rate (per second of real time) is `phases[k].1` from `phases[k].0` on (zero before the
+    /// first phase), whatever became of the earlier ones, as users arrive at a web service. Each
+    /// arrival is an operation of its own, sent where `target(n, now, rng)` says (`n` counts
+    /// arrivals from 0); the history records it like a closed-loop client's, with the
+    /// [`Config::client_timeout`].
+    pub fn arrivals(
+        mut self,
+        phases: Vec<(Time, f64)>,
+        target: impl FnMut(u64, Time, &mut SimRng) -> Option<(NodeId, N::Request)> + 'static,
+    ) -> Self {
+        let client = self.world.clients.len() as u32;
+        self.world.clients.push(ClientState {
+            next_seq: 0,
+            outstanding: BTreeMap::new(),
+            open: true,
+        });
+        let mut phases = phases;
+        phases.sort_by_key(|(at, _)| *at);
+        let source = Source {
+            phases,
+            target: Box::new(target),
+        };
+        if let Some(first) = self.next_arrival(&source, Time::ZERO) {
+            self.world.push(first, Item::Arrival { client });
+        }
+        self.sources.insert(client, source);
+        self
+    }
+
+    /// When the source's next arrival after `now` comes: an exponential gap at the rate of the
+    /// phase `now` is in, moved to the next phase's start when it would cross it (the
+    /// exponential has no memory, so drawing afresh there keeps it a Poisson process).
+    fn next_arrival(&mut self, source: &Source<N>, now: Time) -> Option<Time> {
+        let mut from = now;
+        loop {
+            let phase = source.phases.iter().rposition(|(at, _)| *at <= from);
+            let rate = phase.map_or(0.0, |k| source.phases[k].1);
+            let next_phase = source
+                .phases
+                .get(phase.map_or(0, |k| k + 1))
+                .map(|(at, _)| *at);
+            if rate > 0.0 {
+                let u: f64 = self.workload_rng.random();
+                let gap = -(1.0 - u).ln() / rate;
+                let at = from + Duration::from_secs_f64(gap.min(1.0e6));
+                match next_phase {
+                    Some(change) if at >= change => from = change,
+                    _ => return Some(at),
+                }
+            } else {
+                from = next_phase?;
+            }
+        }
     }
 
     /// Adds an invariant checked after every event, on real time; a violation halts the run.
@@ -746,13 +907,20 @@ impl<N: Node> Simulation<N> {
         self.steps
     }
 
+    /// How many events waited for `node` over the run: each change as (when, how many). Empty
+    /// for a node that was never busy (see [`Config::service_time`]).
+    pub fn backlog_log(&self, node: NodeId) -> &[(Time, u32)] {
+        &self.slots[node.index()].local.backlog_log
+    }
+
     /// Invokes one client operation at `node` at real time `at`, outside any workload (for
     /// scenarios and unit tests). Its outcome lands in the history like any other.
     pub fn invoke(&mut self, at: Time, node: NodeId, request: N::Request) -> OpId {
         let client = self.world.clients.len() as u32;
         self.world.clients.push(ClientState {
             next_seq: 0,
-            outstanding: None,
+            outstanding: BTreeMap::new(),
+            open: true,
         });
         self.invoke_for(client, at, node, request)
     }
@@ -764,7 +932,9 @@ impl<N: Node> Simulation<N> {
             seq: state.next_seq,
         };
         state.next_seq += 1;
-        state.outstanding = Some(self.world.history.ops.len());
+        state
+            .outstanding
+            .insert(op.seq, self.world.history.ops.len());
         self.world.history.ops.push(OpRecord {
             op,
             node,
@@ -908,6 +1078,9 @@ impl<N: Node> Simulation<N> {
                 Ok(())
             }
             Item::ClientNext { client } => {
+                if self.world.clients[client as usize].open {
+                    return Ok(());
+                }
                 let Some(workload) = self.workload.as_mut() else {
                     return Ok(());
                 };
@@ -923,14 +1096,10 @@ impl<N: Node> Simulation<N> {
             }
             Item::ClientTimeout { op } => {
                 let state = &mut self.world.clients[op.client as usize];
-                let Some(index) = state.outstanding else {
+                let Some(index) = state.outstanding.remove(&op.seq) else {
                     return Ok(());
                 };
                 let record = &mut self.world.history.ops[index];
-                if record.op != op {
-                    return Ok(());
-                }
-                state.outstanding = None;
                 record.outcome = Outcome::TimedOut { at: now };
                 let node = record.node;
                 self.world.record_if(now, || EventKind::Timeout {
@@ -941,7 +1110,63 @@ impl<N: Node> Simulation<N> {
                 self.world.push(now, Item::ClientNext { client: op.client });
                 Ok(())
             }
+            Item::Arrival { client } => {
+                let Some(mut source) = self.sources.remove(&client) else {
+                    return Ok(());
+                };
+                let n = self.world.clients[client as usize].next_seq;
+                if let Some((node, request)) = (source.target)(n, now, &mut self.workload_rng) {
+                    self.invoke_for(client, now, node, request);
+                } else {
+                    self.world.clients[client as usize].next_seq += 1;
+                }
+                if let Some(next) = self.next_arrival(&source, now) {
+                    self.world.push(next, Item::Arrival { client });
+                }
+                self.sources.insert(client, source);
+                Ok(())
+            }
+            Item::Free { node, incarnation } => self.free(node, incarnation),
+            Item::Emit {
+                node,
+                incarnation,
+                output,
+            } => {
+                let local = &self.slots[node.index()].local;
+                if local.up && local.incarnation == incarnation {
+                    match output {
+                        Output::Send { to, msg } => self.world.send(now, node, to, msg),
+                        Output::Reply { op, response } => self.world.reply(now, node, op, response),
+                    }
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// A node's work is done: it takes the next waiting event, if any.
+    fn free(&mut self, node: NodeId, incarnation: u32) -> Result<(), Halt> {
+        let now = self.now;
+        let local = &mut self.slots[node.index()].local;
+        if !local.up || local.incarnation != incarnation || local.serving_until > now {
+            return Ok(());
+        }
+        if local.paused_until > now {
+            let until = local.paused_until;
+            self.world.push(until, Item::Free { node, incarnation });
+            return Ok(());
+        }
+        let Some((event, _life)) = local.waiting.pop_front() else {
+            return Ok(());
+        };
+        local.log_backlog(now);
+        if let NodeEvent::Timer { id, .. } = &event
+            && !local.live_timers.contains(id)
+        {
+            // A timer cancelled while it waited: take the next one at once.
+            return self.free(node, incarnation);
+        }
+        self.dispatch(node, event)
     }
 
     fn start(&mut self, node: NodeId, restart: bool) -> Result<(), Halt> {
@@ -968,6 +1193,11 @@ impl<N: Node> Simulation<N> {
         local.incarnation += 1;
         local.live_timers.clear();
         local.paused_until = Time::ZERO;
+        local.serving_until = Time::ZERO;
+        if !local.waiting.is_empty() {
+            local.waiting.clear();
+            local.log_backlog(self.now);
+        }
         self.slots[node.index()].node = None;
         self.world.record_if(self.now, || EventKind::Crash { node });
     }
@@ -1026,10 +1256,11 @@ impl<N: Node> Simulation<N> {
             return Ok(());
         }
         // The gate: a paused node handles nothing until it resumes; a slow one charges each
-        // event its cost, so work queues up behind it.
+        // event its cost, so work queues up behind it (a node with a service time charges it
+        // as service time instead).
         let requeue_at = if local.paused_until > now {
             Some((local.paused_until, charged))
-        } else if !charged && local.slow_until > now {
+        } else if !charged && local.slow_until > now && local.service_time.is_zero() {
             let at = now.max(local.busy_until) + local.slow_per_event;
             local.busy_until = at;
             Some((at, true))
@@ -1048,6 +1279,26 @@ impl<N: Node> Simulation<N> {
             );
             return Ok(());
         }
+        // A busy node's work waits in its queue, in arrival order; a full queue drops messages.
+        if local.serving_until > now || !local.waiting.is_empty() {
+            let full = local
+                .queue_bound
+                .is_some_and(|limit| local.waiting.len() >= limit);
+            if full && matches!(event, NodeEvent::Deliver { .. }) {
+                self.drop_message(node, event, DropReason::QueueFull);
+                return Ok(());
+            }
+            local.waiting.push_back((event, incarnation));
+            local.log_backlog(now);
+            return Ok(());
+        }
+        self.dispatch(node, event)
+    }
+
+    /// Hands one event to its node's handler.
+    fn dispatch(&mut self, node: NodeId, event: NodeEvent<N>) -> Result<(), Halt> {
+        let now = self.now;
+        let local = &mut self.slots[node.index()].local;
         match event {
             NodeEvent::Deliver {
                 from,
@@ -1125,15 +1376,34 @@ impl<N: Node> Simulation<N> {
         let Some(state) = slot.node.as_mut() else {
             return Ok(());
         };
+        // Starting costs nothing: the service time is the price of work that arrives.
+        let starting = during.ends_with("start");
+        let mut spent = if starting {
+            Duration::ZERO
+        } else {
+            slot.local.service_time
+        };
+        if !spent.is_zero() && slot.local.slow_until > self.now {
+            spent += slot.local.slow_per_event;
+        }
         let mut ctx = Context {
             id: node,
             now: self.now,
+            spent,
             world: &mut self.world,
             local: &mut slot.local,
         };
         let outer = IN_HANDLER.with(|flag| flag.replace(true));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(state, &mut ctx)));
         IN_HANDLER.with(|flag| flag.set(outer));
+        let spent = ctx.spent;
+        let local = &mut slot.local;
+        if outcome.is_ok() && local.up && (!spent.is_zero() || !local.waiting.is_empty()) {
+            let until = self.now + spent;
+            local.serving_until = until;
+            let incarnation = local.incarnation;
+            self.world.push(until, Item::Free { node, incarnation });
+        }
         match outcome {
             Ok(()) => Ok(()),
             Err(payload) => {
@@ -1256,5 +1526,25 @@ impl<N: Node> World<N> {
         if self.tracing {
             self.record(time, kind());
         }
+    }
+}
+
+impl<N: Node> World<N> {
+    /// Holds back a send or reply made after [`Context::spend`] until the work is done.
+    pub(crate) fn emit_later(
+        &mut self,
+        at: Time,
+        node: NodeId,
+        incarnation: u32,
+        output: Output<N>,
+    ) {
+        self.push(
+            at,
+            Item::Emit {
+                node,
+                incarnation,
+                output,
+            },
+        );
     }
 }

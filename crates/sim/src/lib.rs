@@ -100,6 +100,7 @@ pub mod check;
 pub mod clock;
 pub mod echo;
 mod engine;
+pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod plan;

@@ -71,6 +71,8 @@ pub struct TimerId(pub(crate) u64);
 pub struct Context<'a, N: Node> {
     pub(crate) id: NodeId,
     pub(crate) now: Time,
+    /// The service time this handler has cost so far: what it does after it happens then.
+    pub(crate) spent: Duration,
     pub(crate) world: &'a mut World<N>,
     pub(crate) local: &'a mut Local<N>,
 }
@@ -92,14 +94,34 @@ impl<N: Node> Context<'_, N> {
         self.nodes().filter(move |n| *n != me)
     }
 
-    /// This node's monotonic clock: never jumps, but drifts. Measure durations with it.
+    /// Real time once the work this handler has done so far is over.
+    fn after_work(&self) -> Time {
+        self.now + self.spent
+    }
+
+    /// This node's monotonic clock: never jumps, but drifts. Measure durations with it. After
+    /// [`spend`](Context::spend) it reads the time the work is done.
     pub fn now(&self) -> Time {
-        self.local.clock.monotonic(self.now)
+        self.local.clock.monotonic(self.after_work())
     }
 
     /// This node's wall clock: offset, drifting, and liable to jump backwards or forwards.
     pub fn wall_clock(&self) -> WallTime {
-        self.local.clock.wall(self.now)
+        self.local.clock.wall(self.after_work())
+    }
+
+    /// Does work that takes `duration` of service time: what the handler does next (sends,
+    /// replies, timers) happens when the work is done, and the node handles no other event
+    /// until then; events that arrive meanwhile wait in its queue. A crash before the work is
+    /// done loses what it would have sent.
+    pub fn spend(&mut self, duration: Duration) {
+        self.spent += duration;
+    }
+
+    /// How many events are waiting for this node to finish its work (messages, requests and
+    /// timers that arrived while it was busy), not counting the one being handled.
+    pub fn backlog(&self) -> usize {
+        self.local.backlog()
     }
 
     /// Sends `msg` to `to` through the simulated network.
@@ -109,13 +131,22 @@ impl<N: Node> Context<'_, N> {
             "{}: send to unknown node {to}",
             self.id
         );
-        self.world.send(self.now, self.id, to, msg);
+        if self.spent.is_zero() {
+            self.world.send(self.now, self.id, to, msg);
+        } else {
+            self.world.emit_later(
+                self.after_work(),
+                self.id,
+                self.local.incarnation,
+                crate::engine::Output::Send { to, msg },
+            );
+        }
     }
 
     /// Fires [`Node::on_timer`] with `timer` once `after` has passed on this node's monotonic
     /// clock (so a drifting clock fires it early or late in real time).
     pub fn set_timer(&mut self, after: Duration, timer: N::Timer) -> TimerId {
-        let at = self.local.clock.real_deadline(self.now, after);
+        let at = self.local.clock.real_deadline(self.after_work(), after);
         let id = self
             .world
             .set_timer(at, self.id, self.local.incarnation, timer);
@@ -157,7 +188,16 @@ impl<N: Node> Context<'_, N> {
     /// Answers a client's operation. Answers to operations the client gave up on are recorded
     /// in the trace but not in the history: that client never saw them.
     pub fn reply(&mut self, op: OpId, response: N::Response) {
-        self.world.reply(self.now, self.id, op, response);
+        if self.spent.is_zero() {
+            self.world.reply(self.now, self.id, op, response);
+        } else {
+            self.world.emit_later(
+                self.after_work(),
+                self.id,
+                self.local.incarnation,
+                crate::engine::Output::Reply { op, response },
+            );
+        }
     }
 
     /// The state that survives a crash.

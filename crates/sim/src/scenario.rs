@@ -20,8 +20,10 @@
 //! and says on stderr what the run failed to show: that is how a learner's mechanism, which
 //! may be wrong, is drawn. A solution can also offer [`Table`]s (measurements the page shows as
 //! a table, computed at build time) through [`main_with_tables`]; `--table NAME` prints one as
-//! Markdown.
+//! Markdown. A run may also carry a [`Chart`] of its metrics over time: `NAME [SEED] --chart`
+//! prints it as JSON (what `{{#chart SLUG/NAME}}` draws beside the timeline).
 
+use crate::metrics::Chart;
 use crate::trace::Trace;
 use serde::Serialize;
 
@@ -45,13 +47,25 @@ pub struct Shown {
     pub trace: Trace,
     /// `Err` says what the run failed to show; the book's build refuses to draw such a run.
     pub claim: Result<(), String>,
+    /// The run's metrics over time, if the page charts them.
+    pub chart: Option<Chart>,
 }
 
 impl Shown {
     /// The trace, and the verdict of `claim` on it.
     pub fn checking(trace: Trace, claim: impl FnOnce(&Trace) -> Result<(), String>) -> Shown {
         let claim = claim(&trace);
-        Shown { trace, claim }
+        Shown {
+            trace,
+            claim,
+            chart: None,
+        }
+    }
+
+    /// With a chart of the run's metrics.
+    pub fn with_chart(mut self, chart: Chart) -> Shown {
+        self.chart = Some(chart);
+        self
     }
 
     /// The trace if the run shows what it claims, else why not.
@@ -121,7 +135,8 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
         std::process::exit(2);
     };
     let any = args.iter().any(|a| a == "--any");
-    let seed = match args.iter().skip(1).find(|a| *a != "--any") {
+    let chart = args.iter().any(|a| a == "--chart");
+    let seed = match args.iter().skip(1).find(|a| !a.starts_with("--")) {
         Some(text) => text.parse().unwrap_or_else(|_| {
             eprintln!("the seed must be a whole number, got {text:?}");
             std::process::exit(2);
@@ -134,6 +149,14 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
         if !any {
             std::process::exit(1);
         }
+    }
+    if chart {
+        let Some(chart) = &shown.chart else {
+            eprintln!("scenario {name} draws no chart");
+            std::process::exit(2);
+        };
+        println!("{}", serde_json::to_string(chart).expect("serializable"));
+        return;
     }
     println!(
         "{}",

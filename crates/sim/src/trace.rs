@@ -17,6 +17,9 @@ pub enum DropReason {
     Partitioned,
     /// The receiver was crashed when it would have arrived.
     NodeDown,
+    /// The receiver's queue of waiting work was full when it arrived (see
+    /// [`Config::queue_bound`](crate::Config::queue_bound)).
+    QueueFull,
 }
 
 /// One thing that happened at one instant of real (simulated) time.

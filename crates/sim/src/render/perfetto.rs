@@ -193,6 +193,7 @@ fn instant(kind: &EventKind, at: Time) -> Option<TraceEvent> {
                 DropReason::Lost => (format!("lost → {to}"), from),
                 DropReason::Partitioned => (format!("dropped ← {from} (partition)"), to),
                 DropReason::NodeDown => (format!("dropped ← {from} (node down)"), to),
+                DropReason::QueueFull => (format!("dropped ← {from} (queue full)"), to),
             };
             on(node, name, "drop")
                 .arg("msg", msg.as_str())

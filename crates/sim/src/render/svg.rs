@@ -839,15 +839,15 @@ impl Body {
                 self.arrow("tl-lost", &title, start, end, RED, "", false);
                 self.cross(end);
             }
-            DropReason::Partitioned | DropReason::NodeDown => {
+            DropReason::Partitioned | DropReason::NodeDown | DropReason::QueueFull => {
                 if !self.plot.overlaps(sent, at) {
                     return;
                 }
                 self.legend.insert(Legend::Dropped);
-                let why = if reason == DropReason::Partitioned {
-                    "a partition"
-                } else {
-                    "the receiver being down"
+                let why = match reason {
+                    DropReason::Partitioned => "a partition",
+                    DropReason::QueueFull => "the receiver's full queue",
+                    _ => "the receiver being down",
                 };
                 let title =
                     format!("{from} → {to}: {msg}\nsent {sent}, dropped at {at} because of {why}");

@@ -54,6 +54,7 @@ fn describe(kind: &EventKind) -> String {
             DropReason::Lost => format!("lost #{id} → {to}  {msg}"),
             DropReason::Partitioned => format!("drop #{id} ← {from} (partitioned)  {msg}"),
             DropReason::NodeDown => format!("drop #{id} ← {from} (node down)  {msg}"),
+            DropReason::QueueFull => format!("drop #{id} ← {from} (queue full)  {msg}"),
         },
         EventKind::Timer { timer, .. } => format!("timer {timer}"),
         EventKind::Note { text, .. } => format!("» {text}"),
