@@ -236,11 +236,7 @@ impl Workbook {
         let (slug, name) = scenario::split(reference)?;
         let chapter = self.chapter(slug)?;
         let chart = scenario::chart(&self.root, chapter, name)?;
-        let svg: String = sim::render::chart::svg(&chart)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let svg = without_blank_lines(&sim::render::chart::svg(&chart));
         Ok(format!(
             "\n<figure class=\"chart\" id=\"chart-{slug}-{name}\">\n{svg}\n<figcaption>{} \
              <span class=\"replay\">The same run as a timeline: <code>cargo xtask scenario \
@@ -283,11 +279,7 @@ impl Workbook {
             ));
         }
         let trace = scenario::variant_trace(&self.root, chapter, &drill.scenario, &drill.feature)?;
-        let svg: String = fitted_svg(&trace)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let svg = without_blank_lines(&fitted_svg(&trace));
         Ok(format!(
             "\n<figure class=\"timeline drill\" id=\"drill-{slug}\">\n{svg}\n<figcaption>A broken \
              variant of the mechanism ran this. Which rule broke, at which node, and when?\
@@ -309,13 +301,7 @@ impl Workbook {
         };
         let trace = scenario::trace(&self.root, chapter, name, None)?;
         // The caption carries the title; inside the drawing a long one would be cut off.
-        let svg = fitted_svg(&trace);
-        // Markdown ends an HTML block at a blank line, so the figure must have none.
-        let svg: String = svg
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let svg = without_blank_lines(&fitted_svg(&trace));
         Ok(format!(
             "\n<figure class=\"timeline\" id=\"timeline-{slug}-{name}\">\n{svg}\n<figcaption>{} \
              <span class=\"replay\">Replay it: <code>cargo xtask scenario {slug}/{name}</code>; \
@@ -324,6 +310,14 @@ impl Workbook {
             escape(&entry.title)
         ))
     }
+}
+
+/// Markdown ends an inline HTML block at a blank line, so a figure's markup must have none.
+fn without_blank_lines(svg: &str) -> String {
+    svg.lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn escape(text: &str) -> String {

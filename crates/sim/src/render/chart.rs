@@ -3,6 +3,7 @@
 //! `<svg>` for a light or a dark page: axes and text use `currentColor`, and coordinates are
 //! printed with fixed precision, so the same chart always gives the same bytes.
 
+use super::svg::escape;
 use crate::metrics::Chart;
 use crate::time::Time;
 use std::fmt::Write;
@@ -170,12 +171,6 @@ fn number(v: f64) -> String {
     } else {
         format!("{v:.1}")
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

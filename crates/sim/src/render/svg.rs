@@ -1459,7 +1459,7 @@ fn shorten(text: &str, max_chars: usize) -> String {
 
 /// `text` safe inside an XML element or attribute. Characters XML 1.0 forbids (most control
 /// characters) become U+FFFD rather than making the document unparseable.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
