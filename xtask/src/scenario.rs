@@ -16,6 +16,8 @@ pub enum Format {
     Text,
     Svg,
     Perfetto,
+    /// The scenario's chart of metrics over time (SVG), for scenarios that draw one.
+    Chart,
 }
 
 /// What to run: whose mechanism, or the reference and the learner's side by side.
@@ -129,6 +131,7 @@ fn render(trace: &sim::Trace, format: Format) -> String {
         Format::Text => sim::render::text::render(trace),
         Format::Svg => sim::render::svg::render_default(trace),
         Format::Perfetto => sim::render::perfetto::render(trace),
+        Format::Chart => unreachable!("a chart is drawn from the scenario's chart, not its trace"),
     }
 }
 
@@ -193,6 +196,28 @@ pub fn command(
         Which::Variant(feature) => Mechanism::Variant(feature),
         Which::Reference | Which::Compare => Mechanism::Reference,
     };
+    if matches!(format, Format::Chart) {
+        let json = scenario::any_chart_json(root, chapter, mechanism, name, seed)
+            .map_err(|stderr| failed(root, chapter, mechanism, name, &stderr))?;
+        let chart: sim::metrics::Chart = serde_json::from_str(&json)
+            .map_err(|e| format!("bad chart from {}/{name}: {e}", chapter.slug))?;
+        let svg = sim::render::chart::svg(&chart);
+        return match out {
+            Some(path) => {
+                std::fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
+                println!(
+                    "wrote {} ({}); open it in a browser",
+                    path.display(),
+                    chart.title
+                );
+                Ok(())
+            }
+            None => {
+                print!("{svg}");
+                Ok(())
+            }
+        };
+    }
     let (trace, unshown) = run(root, chapter, mechanism, name, seed)?;
     let text = render(&trace, format);
     match out {

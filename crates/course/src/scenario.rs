@@ -146,6 +146,22 @@ pub fn chart_json(root: &Path, chapter: &Chapter, name: &str) -> Result<String, 
     run(root, chapter, &[name.to_string(), "--chart".to_string()])
 }
 
+/// The chart a scenario draws (JSON), run against `mechanism`, whether or not the run shows
+/// what its title claims (an instructor may well want the chart of a broken variant).
+pub fn any_chart_json(
+    root: &Path,
+    chapter: &Chapter,
+    mechanism: Mechanism<'_>,
+    name: &str,
+    seed: Option<u64>,
+) -> Result<String, String> {
+    let mut args = run_args(name, seed);
+    args.extend(["--any".to_string(), "--chart".to_string()]);
+    run_binary(root, chapter, mechanism, &args)
+        .map(|o| o.stdout)
+        .map_err(|o| o.stderr)
+}
+
 /// The Markdown of one table a chapter's solution measures.
 pub fn table(root: &Path, chapter: &Chapter, name: &str) -> Result<String, String> {
     run(root, chapter, &["--table".to_string(), name.to_string()])

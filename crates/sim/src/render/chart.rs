@@ -12,7 +12,9 @@ const WIDTH: f64 = 760.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 28.0;
-const PANEL_HEIGHT: f64 = 120.0;
+const PANEL_HEIGHT: f64 = 150.0;
+/// The height of one legend row; a panel keeps its legend's rows above its data.
+const LEGEND_ROW: f64 = 14.0;
 const PANEL_GAP: f64 = 34.0;
 const AXIS_BELOW: f64 = 34.0;
 /// Line colours in the order a panel's series take them: blue, green, red, amber, purple.
@@ -65,7 +67,9 @@ pub fn svg(chart: &Chart) -> String {
             .flat_map(|s| s.points.iter().map(|(_, v)| *v))
             .fold(0.0f64, f64::max);
         let scale = nice_ceiling(max);
-        let y = |v: f64| low - PANEL_HEIGHT * (v / scale);
+        // The data stay below the panel's name and its legend, so no line runs under a label.
+        let headroom = 6.0 + LEGEND_ROW * panel.series.len().max(1) as f64;
+        let y = |v: f64| low - (PANEL_HEIGHT - headroom) * (v / scale);
         // Axes and three gridlines with their values.
         let _ = writeln!(
             out,
@@ -124,7 +128,7 @@ pub fn svg(chart: &Chart) -> String {
                 escape(&series.name)
             );
             // The legend, right-aligned in rows at the panel's top.
-            let ly = top + 10.0 + 14.0 * i as f64;
+            let ly = top + 10.0 + LEGEND_ROW * i as f64;
             let lx = WIDTH - RIGHT - 8.0 - 6.6 * series.name.chars().count() as f64;
             let _ = writeln!(
                 out,
@@ -165,12 +169,10 @@ fn nice_ceiling(v: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// A tick's value with as few decimals as it needs (at most three): 3, 0.75, 2.25, not 0.8.
 fn number(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
+    let text = format!("{v:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -196,5 +198,9 @@ mod tests {
         assert!(a.contains("trigger"));
         assert_eq!(nice_ceiling(7.0), 10.0);
         assert_eq!(nice_ceiling(1800.0), 2000.0);
+        assert_eq!(
+            [number(3.0), number(0.75), number(2.5)],
+            ["3", "0.75", "2.5"]
+        );
     }
 }
