@@ -103,7 +103,7 @@ fn jitter() {
 }
 
 /// Between 1 and 2000 latencies of 1 µs to 1 s, with ties, and a false-timeout rate from 0 to
-/// 20%.
+/// 20%, or all the way to 1 (every attempt may time out: the answer is the smallest sample).
 fn samples() -> impl Strategy<Value = (Vec<Duration>, f64)> {
     let latency = prop_oneof![
         3 => (1u64..=2_000).prop_map(|ms| Duration::from_micros(500 * ms)),
@@ -111,7 +111,15 @@ fn samples() -> impl Strategy<Value = (Vec<Duration>, f64)> {
     ];
     (
         sim::proptest::collection::vec(latency, 1..=2_000),
-        prop_oneof![Just(0.0), Just(0.001), Just(0.01), Just(0.05), 0.0..0.2f64],
+        prop_oneof![
+            Just(0.0),
+            Just(0.001),
+            Just(0.01),
+            Just(0.05),
+            0.0..0.2f64,
+            0.9..=1.0f64,
+            Just(1.0)
+        ],
     )
 }
 
