@@ -337,8 +337,11 @@ pub struct Disk {
 }
 
 // ANCHOR: steps
-/// The first step of a payment: the transaction that takes it on. It applies only if no one
-/// holds the key, and then leaves a `Pending` record owned by `me`; it moves no money.
+/// The first step of a payment: the transaction that takes it on, before any money moves.
+/// Two attempts under one key can run it at the same moment, one on each front: of all the
+/// attempts that ever run it for a key, at most one may find that it applied. What it leaves
+/// under the key must tell anyone who reads it later, the front itself after a crash among
+/// them, which payment it is and whose it is to charge.
 pub fn begin(key: Key, payment: Payment, me: NodeId) -> Txn {
     let _ = (key, payment, me);
     todo!(
@@ -346,9 +349,11 @@ pub fn begin(key: Key, payment: Payment, me: NodeId) -> Txn {
     )
 }
 
-/// The last step: the transaction that ends the payment with `answer`, once. It applies only
-/// while the key is `Pending`, and then, in the same write, records `Done` with the answer and
-/// credits the balance if the charge was approved.
+/// The last step: the transaction that ends the payment with `answer`. The answer and the
+/// money it stands for are one fact: if a crash could fall between writing one and writing the
+/// other, a retry would find the payment unfinished and charge again (Twilio's bug). It will
+/// be sent more than once (resends, a front that restarted), and it must end a payment only
+/// once, and only one that was taken on. A balance is what the customer really paid in.
 pub fn finish(key: Key, payment: Payment, answer: Answer) -> Txn {
     let _ = (key, payment, answer);
     todo!(
@@ -366,10 +371,10 @@ pub enum Next {
 }
 
 /// Decides what follows a `begin` for `payment` sent by front `me`, from whether it `applied`
-/// and the key's `record` after it. Applied: the payment is ours, charge it. A record for a
-/// different payment: the key is reused, refuse. `Done`: the payment is over, give its answer
-/// again. `Pending` and ours (a begin of ours from before a crash): carry on charging.
-/// `Pending` and someone else's: it is in progress.
+/// and the key's `record` after it. A front charges only a payment that is its own to charge,
+/// and a begin that did not apply may still be its own: its first copy, or a begin from before
+/// a crash, may have applied. Every other attempt is answered with what the record says of
+/// this key, in the terms of [`Reply`]; a key cannot stand for two different payments.
 pub fn after_begin(me: NodeId, payment: &Payment, applied: bool, record: Option<&Record>) -> Next {
     let _ = (me, payment, applied, record);
     todo!(
@@ -490,9 +495,11 @@ impl Front {
         )
     }
 
-    /// An attempt from a client. A key this front is already working on changes nothing (the
-    /// answer goes out when the work ends). Otherwise it is written to disk as taken on, and
-    /// its `begin` goes to the store.
+    /// An attempt from a client. A crash can come between any two of the front's actions, and
+    /// whatever it sent before the crash may still land: nothing may leave the front for a
+    /// payment that its disk does not hold. A second attempt of a payment the front is already
+    /// working on must not start the work a second time; its sender gets the answer when the
+    /// work ends.
     pub fn on_pay(
         &mut self,
         ctx: &mut Context<'_, Service>,
@@ -506,10 +513,12 @@ impl Front {
         )
     }
 
-    /// The store's answer to a step. A `begin` leads where [`after_begin`] says; a `finish`
-    /// ends the payment with its answer, or, if it did not apply, with the answer the record
-    /// holds. Answers to a step the front is not at change nothing. Ending a payment answers
-    /// whoever sent it (`Msg::Reply`) and forgets it, on disk too.
+    /// The store's answer to a step. A `begin` leads where [`after_begin`] says. Every answer
+    /// can come late or twice (resends, duplicates), so only the answer to the step the payment
+    /// is at may move it. A `finish` that did not apply was not the one that ended the payment:
+    /// the client must get the answer the store recorded, which is the one every other attempt
+    /// gets. Ending a payment answers whoever sent it (`Msg::Reply`) and forgets it, on disk
+    /// too, so that a restart does not take it up again.
     pub fn on_txn_done(
         &mut self,
         ctx: &mut Context<'_, Service>,
@@ -532,8 +541,8 @@ impl Front {
 
     /// A step has had `resend_after` with no answer: send it again. Every step is safe to
     /// repeat, so repeating is how the front gets past a lost message. Each step arms a
-    /// `Resend` timer with a `turn` of its own; the timer of a step the payment has moved on
-    /// from does nothing.
+    /// `Resend` timer with a `turn` of its own (any count that never repeats for a key will
+    /// do); the timer of a step the payment has moved on from does nothing.
     pub fn on_resend(&mut self, ctx: &mut Context<'_, Service>, key: Key, turn: u64) {
         let _ = (ctx, key, turn);
         todo!("step 2: is the payment still at the step this timer was armed for?")
@@ -576,8 +585,9 @@ impl Client {
 
     /// The timer of attempt `attempt`: if the payment is still waiting on that attempt, the
     /// next attempt goes out now, to the next front, with the same key and a timer of its own;
-    /// unless it would go out later than `give_up_after` after the first, and then the user
-    /// gets `Unknown` and the note `give up Key(N)` (the key's `Debug`).
+    /// unless it would go out later than `give_up_after` after the first (exactly at it is
+    /// still in time), and then the user gets `Unknown` and the note `give up Key(N)` (the
+    /// key's `Debug`).
     pub fn on_attempt_timer(&mut self, ctx: &mut Context<'_, Service>, key: Key, attempt: u32) {
         let _ = (ctx, key, attempt);
         todo!(

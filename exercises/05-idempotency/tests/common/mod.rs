@@ -241,7 +241,7 @@ pub fn check_settled(sim: &Simulation<Service>, end: Time) -> Result<(), Failure
     for (key, (record, written)) in &sim.durable(STORE).store.records {
         if let Record::Pending { payment, owner } = record {
             return Err(Failure::new(format!(
-                "at the end ({end}) the store still holds Key({}) as Pending, owned by {owner} \
+                "when the run ends ({end}) the store still holds Key({}) as Pending, owned by {owner} \
                  since {written}, for order {}: a front that took a payment on must finish it, \
                  after a crash too",
                 key.0, payment.order
@@ -272,7 +272,7 @@ pub fn check_settled(sim: &Simulation<Service>, end: Time) -> Result<(), Failure
         );
         if charged != held {
             return Err(Failure::new(format!(
-                "at the end {account:?} holds {held} and its cards were charged {charged}: the \
+                "when the run ends {account:?} holds {held} and its cards were charged {charged}: the \
                  balance must be what the customer paid"
             )));
         }
