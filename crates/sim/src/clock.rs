@@ -55,6 +55,23 @@ pub struct ClockSpec {
     pub wall_drift_ppm: i32,
 }
 
+impl ClockSpec {
+    /// What a wall clock of this spec reads at real time `real`, once steps adding up to
+    /// `steps_ns` have been applied to it: what a node's `Context::wall_clock` returns, for a
+    /// test that must know every node's reading at any instant.
+    pub fn wall_at(&self, real: Time, steps_ns: i64) -> WallTime {
+        let reading = scale(real, self.wall_drift_ppm.max(-999_999))
+            + i128::from(self.wall_offset_ns)
+            + i128::from(steps_ns);
+        WallTime(reading.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+    }
+
+    /// What a monotonic clock of this spec reads at real time `real`.
+    pub fn monotonic_at(&self, real: Time) -> Time {
+        Time(scale(real, self.drift_ppm.max(-999_999)).clamp(0, i128::from(u64::MAX)) as u64)
+    }
+}
+
 /// The running state of one node's clocks.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeClock {
@@ -81,15 +98,12 @@ impl NodeClock {
 
     /// The monotonic reading at real time `real`.
     pub(crate) fn monotonic(&self, real: Time) -> Time {
-        Time(scale(real, self.spec.drift_ppm).clamp(0, i128::from(u64::MAX)) as u64)
+        self.spec.monotonic_at(real)
     }
 
     /// The wall-clock reading at real time `real`.
     pub(crate) fn wall(&self, real: Time) -> WallTime {
-        let reading = scale(real, self.spec.wall_drift_ppm)
-            + i128::from(self.spec.wall_offset_ns)
-            + i128::from(self.wall_steps_ns);
-        WallTime(reading.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+        self.spec.wall_at(real, self.wall_steps_ns)
     }
 
     /// The earliest real time at which the monotonic clock, read at real time `now`, has

@@ -96,6 +96,7 @@
 //! which every failure report prints, replays one case with its whole timeline. See
 //! [`check`].
 
+pub mod causality;
 pub mod check;
 pub mod clock;
 pub mod echo;

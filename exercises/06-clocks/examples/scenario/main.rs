@@ -1,0 +1,9 @@
+//! The scenario binary of chapter clocks (see `scenarios.rs`), built against this crate by
+//! `cargo xtask scenario clocks/NAME --mine`. With no arguments it lists the scenarios as JSON;
+//! with `NAME [SEED] [--any]` it prints that run's trace (the protocol of `sim::scenario`).
+
+mod scenarios;
+
+fn main() {
+    sim::scenario::main(&scenarios::all());
+}
