@@ -48,7 +48,8 @@ pub struct TriggeredFault {
     /// off has been handled, before anything else happens.
     #[serde(default)]
     pub delay: Duration,
-    /// The fault. [`NodeId::SUBJECT`] in it stands for the node the trigger names.
+    /// The fault. [`NodeId::SUBJECT`] in it stands for the node the trigger names, and
+    /// [`NodeId::PEER`] for the other end of the message that fired it.
     pub fault: Fault,
 }
 
@@ -144,9 +145,20 @@ impl fmt::Display for Trigger {
 }
 
 impl Fault {
-    /// The fault with every [`NodeId::SUBJECT`] in it replaced by `subject`.
+    /// The fault with every [`NodeId::SUBJECT`] (and [`NodeId::PEER`]) in it replaced by
+    /// `subject`: what a trigger that names no message does.
     pub fn resolve(&self, subject: NodeId) -> Fault {
-        let pick = |n: &NodeId| if *n == NodeId::SUBJECT { subject } else { *n };
+        self.resolve_with_peer(subject, subject)
+    }
+
+    /// The fault with every [`NodeId::SUBJECT`] in it replaced by `subject`, and every
+    /// [`NodeId::PEER`] by `peer`.
+    pub fn resolve_with_peer(&self, subject: NodeId, peer: NodeId) -> Fault {
+        let pick = |n: &NodeId| match *n {
+            NodeId::SUBJECT => subject,
+            NodeId::PEER => peer,
+            other => other,
+        };
         let all = |ns: &[NodeId]| ns.iter().map(pick).collect::<Vec<_>>();
         match self {
             Fault::Crash {
@@ -502,6 +514,22 @@ mod tests {
             partial.blocked_links(3),
             vec![(NodeId(0), NodeId(2)), (NodeId(2), NodeId(0))]
         );
+    }
+
+    #[test]
+    fn a_triggered_fault_can_name_both_ends_of_its_message() {
+        let cut = Fault::Partition {
+            partition: Partition::Links(vec![(NodeId::SUBJECT, NodeId::PEER)]),
+            duration: Duration::from_millis(10),
+        };
+        match cut.resolve_with_peer(NodeId(2), NodeId(0)) {
+            Fault::Partition {
+                partition: Partition::Links(links),
+                ..
+            } => assert_eq!(links, vec![(NodeId(2), NodeId(0))]),
+            other => panic!("resolved to {other}"),
+        }
+        assert_eq!(NodeId::PEER.to_string(), "n**");
     }
 
     #[test]

@@ -19,6 +19,12 @@ impl NodeId {
     /// state predicate holds). Shown as `n*`. In a timed fault it names no node: it does nothing.
     pub const SUBJECT: NodeId = NodeId(u32::MAX);
 
+    /// In a fault triggered by a message, the node at the message's other end from the
+    /// subject (the receiver when the subject is the sender, the sender when it is the
+    /// receiver): a fault can then cut the very link the message used. For other triggers it
+    /// is the subject. Shown as `n**`.
+    pub const PEER: NodeId = NodeId(u32::MAX - 1);
+
     /// The node's position in the run's node list.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -29,6 +35,9 @@ impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if *self == NodeId::SUBJECT {
             return write!(f, "n*");
+        }
+        if *self == NodeId::PEER {
+            return write!(f, "n**");
         }
         write!(f, "n{}", self.0)
     }

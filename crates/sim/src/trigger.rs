@@ -82,7 +82,7 @@ impl<N: Node> Triggers<N> {
                 node: wanted,
                 contains,
             } if wanted.is_none_or(|w| w == node) && text.contains(contains.as_str()) => {
-                Some((node, format!("{node} noted {text:?}")))
+                Some((node, node, format!("{node} noted {text:?}")))
             }
             _ => None,
         });
@@ -106,16 +106,16 @@ impl<N: Node> Triggers<N> {
             if !accepts(from, to, msg) {
                 return None;
             }
-            let node = match subject {
-                Side::Sender => from,
-                Side::Receiver => to,
+            let (node, peer) = match subject {
+                Side::Sender => (from, to),
+                Side::Receiver => (to, from),
             };
             let what = if delivered {
                 format!("{to} received #{id} {msg:?} from {from}")
             } else {
                 format!("{from} sent #{id} {msg:?} to {to}")
             };
-            Some((node, what))
+            Some((node, peer, what))
         });
     }
 
@@ -136,7 +136,7 @@ impl<N: Node> Triggers<N> {
         fire(&mut self.armed, &mut self.fired, now, |when| match when {
             Trigger::Holds { state } => {
                 let node = (*named.get(state)?)?;
-                Some((node, format!("\"{state}\" holds for {node}")))
+                Some((node, node, format!("\"{state}\" holds for {node}")))
             }
             _ => None,
         });
@@ -157,7 +157,7 @@ fn fire(
     armed: &mut Vec<TriggeredFault>,
     fired: &mut Vec<Fired>,
     now: Time,
-    mut matches: impl FnMut(&Trigger) -> Option<(NodeId, String)>,
+    mut matches: impl FnMut(&Trigger) -> Option<(NodeId, NodeId, String)>,
 ) {
     let mut index = 0;
     while index < armed.len() {
@@ -167,13 +167,13 @@ fn fire(
             None
         };
         match hit {
-            Some((subject, what)) => {
+            Some((subject, peer, what)) => {
                 let t = armed.remove(index);
                 fired.push(Fired {
                     subject,
                     what,
                     delay: t.delay,
-                    fault: t.fault.resolve(subject),
+                    fault: t.fault.resolve_with_peer(subject, peer),
                 });
             }
             None => index += 1,

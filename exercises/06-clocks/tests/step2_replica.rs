@@ -8,21 +8,22 @@
 
 mod common;
 
-use clocks::{Key, Replica, StoreConfig, Write};
+use clocks::{Key, Replica, RoundTrip, RoundTrips, StoreConfig, Write};
 use common::{run, smoke, with_predicates};
 use sim::check::{Case, Failure, PlanBounds, Property, plans};
 use sim::proptest::prelude::*;
 use sim::{
-    ClockSpec, Config, EventKind, Fault, FaultPlan, Latency, NetConfig, NodeId, Side, Simulation,
-    Time, Trigger, TriggeredFault,
+    ClockSpec, Config, EventKind, Fault, FaultPlan, Latency, NetConfig, NodeId, Partition, Side,
+    Simulation, Time, Trigger, TriggeredFault,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Two writes to `k0`. n0's wall clock runs 50 ms ahead; it takes `k0=0` at 10 ms, and its
-/// clock is stepped back a second while the replications are in flight. n1 gets the write,
-/// then its own clock is stepped back 100 ms, and it takes `k0=1` at 20 ms: by its wall clock
-/// long before the first write, by its hybrid clock after it.
+/// clock is stepped back a second while the replications are in flight. n2's acknowledgement
+/// is lost, so n0 sends the write to n2 again, and n2 gets it twice. n1 gets the write, then
+/// its own clock is stepped back 100 ms, and it takes `k0=1` at 40 ms: by its wall clock long
+/// before the first write, by its hybrid clock after it.
 #[test]
 fn replica_timeline() {
     let plan = FaultPlan::with_network(NetConfig::default())
@@ -46,6 +47,16 @@ fn replica_timeline() {
                 node: NodeId(1),
                 by_ns: -100_000_000,
             },
+        )
+        .at(
+            Time(11_500_000),
+            Fault::Partition {
+                partition: Partition::OneWay {
+                    from: vec![NodeId(2)],
+                    to: vec![NodeId(0)],
+                },
+                duration: Duration::from_millis(1),
+            },
         );
     let mut sim = with_predicates(Simulation::new(Config::new(3, 1).plan(plan), |_, _| {
         Replica::new(StoreConfig::default())
@@ -59,14 +70,14 @@ fn replica_timeline() {
         },
     );
     sim.invoke(
-        Time::from_millis(20),
+        Time::from_millis(40),
         NodeId(1),
         Write {
             key: Key(0),
             value: 1,
         },
     );
-    if let Err(halt) = sim.run_until(Time::from_millis(60)) {
+    if let Err(halt) = sim.run_until(Time::from_millis(80)) {
         panic!("{halt}");
     }
     let mut events: Vec<&sim::Event> = sim
@@ -167,8 +178,12 @@ fn replica_run(case: &Case) -> Result<Simulation<Replica>, Failure> {
 struct Sends {
     /// When the writer sent it, each time.
     sent: Vec<Time>,
+    /// Where in the trace each send is.
+    sent_index: Vec<usize>,
     /// When the first acknowledgement of it reached the writer.
     acked: Option<Time>,
+    /// Where in the trace that acknowledgement is.
+    acked_index: Option<usize>,
     /// Whether the peer got it.
     delivered: bool,
 }
@@ -176,14 +191,13 @@ struct Sends {
 /// Every write's replication, by (writer, peer, value).
 fn replications(trace: &sim::Trace) -> BTreeMap<(NodeId, NodeId, u64), Sends> {
     let mut out: BTreeMap<(NodeId, NodeId, u64), Sends> = BTreeMap::new();
-    for event in &trace.events {
+    for (index, event) in trace.events.iter().enumerate() {
         match &event.kind {
             EventKind::Send { from, to, msg, .. } if msg.starts_with("Replicate") => {
                 if let Some(value) = common::number_after(msg, "value: ") {
-                    out.entry((*from, *to, value))
-                        .or_default()
-                        .sent
-                        .push(event.time);
+                    let entry = out.entry((*from, *to, value)).or_default();
+                    entry.sent.push(event.time);
+                    entry.sent_index.push(index);
                 }
             }
             EventKind::Deliver { from, to, msg, .. } if msg.starts_with("Replicate") => {
@@ -196,11 +210,21 @@ fn replications(trace: &sim::Trace) -> BTreeMap<(NodeId, NodeId, u64), Sends> {
                     let entry = out.entry((*to, *from, value)).or_default();
                     if entry.acked.is_none() {
                         entry.acked = Some(event.time);
+                        entry.acked_index = Some(index);
                     }
                 }
             }
             _ => {}
         }
+    }
+    out
+}
+
+/// The smoothed round trip to each peer that `measured`, taken in in order, gives.
+fn expected_round_trips(measured: &[RoundTrip]) -> BTreeMap<NodeId, RoundTrips> {
+    let mut out: BTreeMap<NodeId, RoundTrips> = BTreeMap::new();
+    for trip in measured {
+        out.entry(trip.peer).or_default().record(trip.took);
     }
     out
 }
@@ -211,7 +235,8 @@ fn durations() {
     Property::new(
         "durations: every round trip a replica records is exactly the time that passed on its \
          own monotonic clock from sending a write to the first acknowledgement, across wall-clock \
-         steps; it records one for every write it sent once and none for a write it resent",
+         steps; it records one for every write it sent once and none for a write it resent, and \
+         takes each into the peer's round_trips",
     )
     .cases(60)
     .replay_command("cargo test -p clocks --test step2_replica durations")
@@ -269,6 +294,25 @@ fn durations() {
                 }
                 recorded.insert((trip.peer, trip.value), trip.took);
             }
+            for (peer, smoothed) in expected_round_trips(&replica.measured) {
+                let held = replica
+                    .round_trips
+                    .get(&peer)
+                    .and_then(|r| r.smoothed());
+                if held != smoothed.smoothed() {
+                    return Err(Failure::new(format!(
+                        "{node} measured round trips to {peer} of {:?} and its round_trips holds                          a smoothed {held:?}; recorded one by one they give {:?}: every round                          trip it measures is also taken into the peer's round_trips, which set                          its resend timeout",
+                        replica
+                            .measured
+                            .iter()
+                            .filter(|t| t.peer == peer)
+                            .map(|t| t.took)
+                            .collect::<Vec<_>>(),
+                        smoothed.smoothed()
+                    ))
+                    .trace(sim.trace()));
+                }
+            }
             for ((writer, peer, value), s) in &sends {
                 if *writer == node
                     && s.sent.len() == 1
@@ -296,7 +340,7 @@ fn replicated() {
     Property::new(
         "replicated: when the faults are over, every write has reached every replica and every \
          replica has heard each acknowledgement; a write is resent only while it waits, and \
-         never sooner than min_resend after its previous send",
+         never sooner than the resend timeout its peer's measured round trips give",
     )
     .cases(60)
     .replay_command("cargo test -p clocks --test step2_replica replicated")
@@ -319,15 +363,43 @@ fn replicated() {
                 }
             }
         }
+        // The round trips each writer measured to each peer, by when the acknowledgement came:
+        // the first acknowledgement of a write sent once.
+        let mut samples: BTreeMap<(NodeId, NodeId), Vec<(usize, Duration)>> = BTreeMap::new();
+        for ((writer, peer, _), s) in &sends {
+            if let (1, Some(acked), Some(index)) = (s.sent.len(), s.acked, s.acked_index) {
+                let spec = plan.clocks.get(writer.index()).copied().unwrap_or_default();
+                let took = spec.monotonic_at(acked) - spec.monotonic_at(s.sent[0]);
+                samples
+                    .entry((*writer, *peer))
+                    .or_default()
+                    .push((index, took));
+            }
+        }
+        for list in samples.values_mut() {
+            list.sort();
+        }
         for ((writer, peer, value), s) in &sends {
             let spec = plan.clocks.get(writer.index()).copied().unwrap_or_default();
-            for pair in s.sent.windows(2) {
+            for (k, pair) in s.sent.windows(2).enumerate() {
                 let gap = spec.monotonic_at(pair[1]) - spec.monotonic_at(pair[0]);
-                if gap < config.min_resend {
+                let mut trips = RoundTrips::default();
+                for (_, took) in samples
+                    .get(&(*writer, *peer))
+                    .into_iter()
+                    .flatten()
+                    .filter(|(acked, _)| *acked < s.sent_index[k])
+                {
+                    trips.record(*took);
+                }
+                let wait = trips.resend_after(&config);
+                if gap < wait {
                     return Err(Failure::new(format!(
                         "{writer} sent write {value} to {peer} at {} and again at {}, {gap:?} \
-                         later on its clock: a resend waits at least min_resend ({:?})",
-                        pair[0], pair[1], config.min_resend
+                         later on its clock; the round trips to {peer} it had measured by then \
+                         give a resend timeout of {wait:?}: a resend waits for the timeout its \
+                         peer's round trips set",
+                        pair[0], pair[1]
                     ))
                     .at(pair[1])
                     .trace(sim.trace()));

@@ -263,6 +263,17 @@ pub fn check_no_lost_write(sim: &Simulation<Replica>, nodes: u32) -> Result<(), 
         };
         for key in 0..KEYS {
             let Some((held, version)) = replica.value(Key(key)) else {
+                if let Some(value) = seen
+                    .get(&node)
+                    .into_iter()
+                    .flatten()
+                    .find(|v| writes.get(v).is_some_and(|w| w.key == key))
+                {
+                    return Err(Failure::new(format!(
+                        "when the run ends, {node} holds nothing under k{key}, and it got write \
+                         {value} of it: a replica keeps the newest write of each key in its store"
+                    )));
+                }
                 continue;
             };
             let Some(kept) = writes.get(&held) else {

@@ -1,0 +1,190 @@
+//! The named runs of chapter election: the book draws them (`{{#timeline election/NAME}}`), an
+//! instructor replays them (`cargo xtask scenario election/NAME`), and a learner runs them
+//! against their own crate (`cargo xtask scenario election/NAME --mine`). The exercise and the
+//! reference solution both build this one file, so a scenario runs either mechanism unchanged.
+//!
+//! Each run checks that it shows what its title claims; the book's build refuses to draw a run
+//! that does not, so a figure can never quietly stop illustrating its paragraph.
+
+use election::{Durable, ElectionConfig, ElectionNode, Msg};
+use sim::scenario::{Scenario, Shown};
+use sim::{
+    Config, EventKind, Fault, FaultPlan, NetConfig, NodeId, Partition, Side, Simulation, Time,
+    Trace, Trigger,
+};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Every scenario of the chapter.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "half-connected",
+            title: "at 400 ms the link between the leader and one follower fails, and only that \
+                    link: the follower hears no heartbeat and asks for pre-votes, round after \
+                    round; the other follower still hears the leader and refuses; nobody raises \
+                    the term, and the leader leads to the end",
+            seed: 3,
+            run: half_connected,
+        },
+        Scenario {
+            name: "half-connected-no-pre-vote",
+            title: "the same cut with PreVote off: the cut-off follower stands in a new term, \
+                    the other follower votes for it, the old leader learns of the term and steps \
+                    down, then stands itself: leadership flaps between the two ends of the \
+                    broken link, term after term",
+            seed: 3,
+            run: half_connected_no_pre_vote,
+        },
+        Scenario {
+            name: "isolated-leader",
+            title: "at 400 ms the leader is cut off from both followers: at its next quorum \
+                    check it has heard from nobody and steps down; the followers elect a new \
+                    leader between them",
+            seed: 3,
+            run: isolated_leader,
+        },
+    ]
+}
+
+/// Three nodes under `plan` with `config`, until 1.5 s.
+fn three(seed: u64, config: ElectionConfig, plan: FaultPlan) -> Trace {
+    let mut sim = Simulation::new(Config::new(3, seed).plan(plan), move |_, _: &Durable| {
+        ElectionNode::new(config)
+    })
+    .message_predicate("heartbeat", |_, _, m| matches!(m, Msg::Heartbeat { .. }));
+    // A run that halts is drawn as far as it got; the claim below says what is missing.
+    let _ = sim.run_until(Time::from_millis(1_500));
+    sim.trace().clone()
+}
+
+/// From the leader's first heartbeat after 400 ms, `partition` (the subject is the leader, the
+/// peer the follower that heartbeat was for) until the end.
+fn cut_at_400(partition: Partition) -> FaultPlan {
+    FaultPlan::with_network(NetConfig::default()).when(
+        Trigger::send("heartbeat", Side::Sender),
+        Time::from_millis(400),
+        Fault::Partition {
+            partition,
+            duration: Duration::from_secs(10),
+        },
+    )
+}
+
+/// Every heartbeat sent: when, by whom, of which term.
+fn beats(trace: &Trace) -> Vec<(Time, NodeId, u64)> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Send { from, msg, .. } if msg.starts_with("Heartbeat {") => {
+                let term = msg
+                    .trim_start_matches("Heartbeat { term: ")
+                    .trim_end_matches(" }")
+                    .parse()
+                    .ok()?;
+                Some((e.time, *from, term))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// When the cut came, and who led then.
+fn cut(trace: &Trace) -> Result<(Time, NodeId), String> {
+    trace
+        .events
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::Trigger { node, .. } => Some((e.time, node)),
+            _ => None,
+        })
+        .ok_or_else(|| "no leader sent a heartbeat after 400 ms".to_string())
+}
+
+fn half_connected(seed: u64) -> Shown {
+    let trace = three(
+        seed,
+        ElectionConfig::default(),
+        cut_at_400(Partition::Links(vec![(NodeId::SUBJECT, NodeId::PEER)])),
+    );
+    Shown::checking(trace, |trace| {
+        let (at, leader) = cut(trace)?;
+        let beats = beats(trace);
+        if let Some((t, from, term)) = beats.iter().find(|(t, from, _)| *t > at && *from != leader)
+        {
+            return Err(format!("{from} led term {term} at {t}, after the cut"));
+        }
+        let rounds = trace
+            .events
+            .iter()
+            .filter(|e| {
+                e.time > at
+                    && matches!(&e.kind, EventKind::Note { text, .. } if text.starts_with("pre-vote"))
+            })
+            .count();
+        if rounds < 3 {
+            return Err(format!("only {rounds} pre-vote rounds after the cut"));
+        }
+        if beats
+            .last()
+            .is_none_or(|(t, from, _)| *from != leader || *t < Time::from_millis(1_400))
+        {
+            return Err(format!("{leader} did not lead to the end"));
+        }
+        Ok(())
+    })
+}
+
+fn half_connected_no_pre_vote(seed: u64) -> Shown {
+    let config = ElectionConfig {
+        pre_vote: false,
+        ..ElectionConfig::default()
+    };
+    let trace = three(
+        seed,
+        config,
+        cut_at_400(Partition::Links(vec![(NodeId::SUBJECT, NodeId::PEER)])),
+    );
+    Shown::checking(trace, |trace| {
+        let (at, _) = cut(trace)?;
+        let terms: BTreeSet<u64> = beats(trace)
+            .into_iter()
+            .filter(|(t, _, _)| *t > at)
+            .map(|(_, _, term)| term)
+            .collect();
+        if terms.len() < 4 {
+            return Err(format!(
+                "only {} terms were led after the cut ({terms:?}): the leadership should flap",
+                terms.len()
+            ));
+        }
+        Ok(())
+    })
+}
+
+fn isolated_leader(seed: u64) -> Shown {
+    let trace = three(
+        seed,
+        ElectionConfig::default(),
+        cut_at_400(Partition::Split(vec![vec![NodeId::SUBJECT]])),
+    );
+    Shown::checking(trace, |trace| {
+        let (at, leader) = cut(trace)?;
+        let stepped = trace.events.iter().any(|e| {
+            e.time > at
+                && matches!(&e.kind, EventKind::Note { node, text }
+                    if *node == leader && text.starts_with("step down"))
+        });
+        if !stepped {
+            return Err(format!("{leader} never stepped down"));
+        }
+        if !beats(trace)
+            .iter()
+            .any(|(t, from, _)| *t > at && *from != leader)
+        {
+            return Err("no follower became leader".into());
+        }
+        Ok(())
+    })
+}
