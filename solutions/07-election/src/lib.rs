@@ -137,8 +137,9 @@ pub fn decide_vote(disk: Durable, candidate: NodeId, term: u64) -> (Durable, boo
 ///
 /// A pre-vote asks "could I win `term`?". Say yes only if you would vote in it: the term is
 /// later than yours. And say no while you still hear a leader, that is, if you heard from one
-/// less than `election_timeout_min` ago: a node that cannot reach the leader is not a reason
-/// for the rest to depose one they can reach. A pre-vote changes nothing on either side.
+/// less than `election_timeout_min` ago (a leader hears itself: to it, that is now): a node
+/// that cannot reach the leader is not a reason for the rest to depose one they can reach. A
+/// pre-vote changes nothing on either side.
 pub fn grant_pre_vote(
     term_now: u64,
     leader_heard: Option<Time>,
@@ -365,8 +366,8 @@ impl Node for ElectionNode {
 
     // ANCHOR: on_message
     /// A message. A term later than this node's own (in a vote, a heartbeat or an answer to
-    /// either, never in a pre-vote, which changes nothing) moves it to that term as a follower
-    /// first; a leader that learns of a later term notes `step down: term 4 seen` and sets its
+    /// either, never in a pre-vote or its answer, which change nothing) moves it to that term
+    /// as a follower first; a leader that learns of a later term notes `step down: term 4 seen` and sets its
     /// election timer, as every follower has one. Then:
     /// a `PreVote` is answered by [`grant_pre_vote`]; a `RequestVote` by [`decide_vote`], the
     /// disk written before the answer goes out, and a vote granted resets the election timer;

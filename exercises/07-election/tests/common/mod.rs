@@ -7,7 +7,7 @@
 
 use election::{Durable, ElectionConfig, ElectionNode, Msg};
 use sim::{Config, EventKind, FaultPlan, NodeId, Simulation, Time, Trace};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The number that follows `key` in `text` (`term: ` in `Heartbeat { term: 3 }`).
 pub fn number_after(text: &str, key: &str) -> Option<u64> {
@@ -91,13 +91,4 @@ pub fn leaders_by_term(trace: &Trace) -> BTreeMap<u64, BTreeMap<NodeId, Time>> {
             .or_insert(beat.at);
     }
     out
-}
-
-/// The nodes that were leading (had sent a heartbeat of the latest term they sent in) at `t`.
-pub fn terms_led_after(trace: &Trace, after: Time) -> BTreeSet<u64> {
-    heartbeats(trace)
-        .into_iter()
-        .filter(|b| b.at > after)
-        .map(|b| b.term)
-        .collect()
 }
