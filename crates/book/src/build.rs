@@ -73,7 +73,7 @@ fn fitted_svg(trace: &sim::Trace) -> String {
             ..Default::default()
         };
         svg = sim::render::svg::render(trace, &options);
-        let cut_note = svg.split("<g class=\"tl-note\">").skip(1).any(|note| {
+        let cut_note = svg.split("<g class=\"tl-note\"").skip(1).any(|note| {
             note.split("</g>")
                 .next()
                 .unwrap_or_default()

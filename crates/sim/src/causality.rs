@@ -116,6 +116,7 @@ mod tests {
             ],
             seed: 0,
             nodes: 3,
+            states: Vec::new(),
         };
         let clocks = vector_clocks(&trace);
         let at = |i: usize| clocks[i].clone().expect("every event here is at a node");

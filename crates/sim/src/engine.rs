@@ -8,13 +8,13 @@ use crate::plan::{Fault, FaultPlan, Partition};
 use crate::queue::Queue;
 use crate::render;
 use crate::time::{NodeId, Time};
-use crate::trace::{DropReason, Event, EventKind, Trace};
+use crate::trace::{DropReason, Event, EventKind, NodeState, Trace};
 use crate::trigger::{MessagePredicate, Triggers};
 use crate::workload::{History, Invocation, OpRecord, Outcome, Workload};
 use rand::{RngExt, SeedableRng};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
+use std::fmt::{self, Debug};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::Duration;
@@ -547,6 +547,9 @@ pub struct Simulation<N: Node> {
     step_budget: u64,
     seed: u64,
     halted: Option<Halt>,
+    /// How to describe a node's state for the trace after each event it handles (the book's
+    /// step-through); `None`, the default, records nothing.
+    describe_state: Option<fn(&N) -> String>,
 }
 
 thread_local! {
@@ -603,6 +606,14 @@ fn derive_rng(seed: u64, stream: u64) -> SimRng {
     SimRng::seed_from_u64(z ^ (z >> 31))
 }
 
+impl<N: Node + Debug> Simulation<N> {
+    /// Records each node's state (its `Debug`, pretty-printed) in the trace after every event it
+    /// handles, for the book's step-through. Off unless asked for: tests never pay for it.
+    pub fn record_states(&mut self) {
+        self.describe_state = Some(|node| format!("{node:#?}"));
+    }
+}
+
 impl<N: Node> Simulation<N> {
     /// A run of `config.nodes` nodes, each built by `make(id, durable)` at the start (with
     /// default durable state) and again after each restart (with what it had persisted).
@@ -655,6 +666,7 @@ impl<N: Node> Simulation<N> {
                 seed: config.seed,
                 nodes: n,
                 events: Vec::new(),
+                states: Vec::new(),
             },
             net: config.plan.network.clone(),
             net_rng: derive_rng(config.seed, 0),
@@ -697,6 +709,7 @@ impl<N: Node> Simulation<N> {
             step_budget: config.step_budget,
             seed: config.seed,
             halted: None,
+            describe_state: None,
         }
     }
 
@@ -1372,6 +1385,8 @@ impl<N: Node> Simulation<N> {
         during: &str,
         handler: impl FnOnce(&mut N, &mut Context<'_, N>),
     ) -> Result<(), Halt> {
+        // The handled event (a delivery, a timer, a start) was recorded just before the call.
+        let handled = self.world.trace.events.len().saturating_sub(1);
         let slot = &mut self.slots[node.index()];
         let Some(state) = slot.node.as_mut() else {
             return Ok(());
@@ -1397,6 +1412,14 @@ impl<N: Node> Simulation<N> {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(state, &mut ctx)));
         IN_HANDLER.with(|flag| flag.set(outer));
         let spent = ctx.spent;
+        if let (Ok(()), Some(describe), true) = (&outcome, self.describe_state, self.world.tracing)
+        {
+            self.world.trace.states.push(NodeState {
+                after: handled,
+                node,
+                state: describe(state),
+            });
+        }
         let local = &mut slot.local;
         if outcome.is_ok() && local.up && (!spent.is_zero() || !local.waiting.is_empty()) {
             let until = self.now + spent;

@@ -122,5 +122,5 @@ pub use plan::{Fault, FaultPlan, Partition, Side, TimedFault, Trigger, Triggered
 pub use proptest;
 pub use rand;
 pub use time::{NodeId, Time};
-pub use trace::{DropReason, Event, EventKind, Trace};
+pub use trace::{DropReason, Event, EventKind, NodeState, Trace};
 pub use workload::{History, Invocation, OpRecord, Outcome, Workload};

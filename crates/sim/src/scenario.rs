@@ -22,6 +22,12 @@
 //! a table, computed at build time) through [`main_with_tables`]; `--table NAME` prints one as
 //! Markdown. A run may also carry a [`Chart`] of its metrics over time: `NAME [SEED] --chart`
 //! prints it as JSON (what `{{#chart SLUG/NAME}}` draws beside the timeline).
+//!
+//! A scenario may declare [`Param`]s (a pause, a loss rate, a quorum size): the knobs the served
+//! book shows beside its figure. `--set NAME=VALUE` runs it with other values, each refused
+//! unless the scenario declares it and it lies in the declared range; `--states` asks the run
+//! to record each node's state after every event (if the scenario supports it), for the
+//! book's step-through.
 
 use crate::metrics::Chart;
 use crate::trace::Trace;
@@ -36,8 +42,108 @@ pub struct Scenario {
     pub title: &'static str,
     /// The seed the book uses.
     pub seed: u64,
-    /// Runs the scenario with a seed: its trace, and whether it shows what the title claims.
-    pub run: fn(u64) -> Shown,
+    /// The knobs a reader may turn, with the values the book draws as defaults.
+    pub params: &'static [Param],
+    /// Runs the scenario: its trace, and whether it shows what the title claims. A run with
+    /// other values than the defaults may well not: the claim then says what changed.
+    pub run: fn(&Setting) -> Shown,
+}
+
+/// A knob of a scenario: a whole number in a range, in a unit.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Param {
+    /// The name in `--set NAME=VALUE`: lowercase letters, digits and `-`.
+    pub name: &'static str,
+    /// What it is, for the control's label ("how long n2 freezes").
+    pub label: &'static str,
+    /// The unit the value is in ("ms", "%", "nodes"), or "".
+    pub unit: &'static str,
+    /// The value the book's figure uses.
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+/// The values one run of a scenario uses: its seed and each declared parameter's value.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub seed: u64,
+    /// Whether to record each node's state after every event ([`Simulation::record_states`]).
+    ///
+    /// [`Simulation::record_states`]: crate::Simulation::record_states
+    pub states: bool,
+    values: Vec<(&'static str, i64)>,
+}
+
+impl Setting {
+    /// The declared defaults, with `seed`.
+    pub fn defaults(params: &[Param], seed: u64) -> Setting {
+        Setting {
+            seed,
+            states: false,
+            values: params.iter().map(|p| (p.name, p.default)).collect(),
+        }
+    }
+
+    /// Sets `name` to `value`, refusing a name `params` does not declare or a value outside
+    /// its range.
+    pub fn set(&mut self, params: &[Param], name: &str, value: i64) -> Result<(), String> {
+        let Some(param) = params.iter().find(|p| p.name == name) else {
+            let names: Vec<&str> = params.iter().map(|p| p.name).collect();
+            return Err(if names.is_empty() {
+                format!("this scenario has no parameters, so not {name:?}")
+            } else {
+                format!("no parameter {name:?}; there are: {}", names.join(", "))
+            });
+        };
+        if !(param.min..=param.max).contains(&value) {
+            return Err(format!(
+                "{name} must be from {} to {}{}, got {value}",
+                param.min,
+                param.max,
+                unit_suffix(param.unit)
+            ));
+        }
+        if let Some(slot) = self.values.iter_mut().find(|(n, _)| *n == name) {
+            slot.1 = value;
+        }
+        Ok(())
+    }
+
+    /// The value of a declared parameter. Panics on a name the scenario does not declare: that
+    /// is a bug in the scenario, which the book's build runs.
+    pub fn get(&self, name: &str) -> i64 {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| {
+                panic!("the scenario reads a parameter {name:?} it does not declare")
+            })
+    }
+
+    /// A parameter in milliseconds, as a duration (negative values count as zero).
+    pub fn millis(&self, name: &str) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.get(name)).unwrap_or(0))
+    }
+
+    /// A parameter in percent, as a probability.
+    pub fn percent(&self, name: &str) -> f64 {
+        self.get(name) as f64 / 100.0
+    }
+
+    /// Each parameter's value, in declaration order.
+    pub fn values(&self) -> &[(&'static str, i64)] {
+        &self.values
+    }
+}
+
+fn unit_suffix(unit: &str) -> String {
+    if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    }
 }
 
 /// What one run of a scenario produced.
@@ -88,6 +194,38 @@ struct Listed<'a> {
     name: &'a str,
     title: &'a str,
     seed: u64,
+    params: &'a [Param],
+}
+
+/// The setting the arguments after a scenario's name ask for: an optional seed, `--set
+/// NAME=VALUE` (or `--set=NAME=VALUE`) for declared parameters, `--states`; other flags are
+/// the caller's.
+pub fn setting_from_args(scenario: &Scenario, args: &[String]) -> Result<Setting, String> {
+    let mut setting = Setting::defaults(scenario.params, scenario.seed);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let assignment = if arg == "--set" {
+            Some(args.next().ok_or("--set needs NAME=VALUE")?.as_str())
+        } else {
+            arg.strip_prefix("--set=")
+        };
+        if let Some(assignment) = assignment {
+            let (name, value) = assignment
+                .split_once('=')
+                .ok_or_else(|| format!("--set needs NAME=VALUE, got {assignment:?}"))?;
+            let value: i64 = value
+                .parse()
+                .map_err(|_| format!("{name} must be a whole number, got {value:?}"))?;
+            setting.set(scenario.params, name, value)?;
+        } else if arg == "--states" {
+            setting.states = true;
+        } else if !arg.starts_with("--") {
+            setting.seed = arg
+                .parse()
+                .map_err(|_| format!("the seed must be a whole number, got {arg:?}"))?;
+        }
+    }
+    Ok(setting)
 }
 
 /// The scenario binary's entry point (see the module docs for the protocol).
@@ -121,6 +259,7 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
                 name: s.name,
                 title: s.title,
                 seed: s.seed,
+                params: s.params,
             })
             .collect();
         println!("{}", serde_json::to_string(&list).expect("serializable"));
@@ -136,14 +275,12 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
     };
     let any = args.iter().any(|a| a == "--any");
     let chart = args.iter().any(|a| a == "--chart");
-    let seed = match args.iter().skip(1).find(|a| !a.starts_with("--")) {
-        Some(text) => text.parse().unwrap_or_else(|_| {
-            eprintln!("the seed must be a whole number, got {text:?}");
-            std::process::exit(2);
-        }),
-        None => scenario.seed,
-    };
-    let shown = (scenario.run)(seed);
+    let setting = setting_from_args(scenario, &args[1..]).unwrap_or_else(|why| {
+        eprintln!("scenario {name}: {why}");
+        std::process::exit(2);
+    });
+    let seed = setting.seed;
+    let shown = (scenario.run)(&setting);
     if let Err(why) = &shown.claim {
         eprintln!("scenario {name} (seed {seed}) does not show what its title claims: {why}");
         if !any {
@@ -162,4 +299,64 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
         "{}",
         serde_json::to_string(&shown.trace).expect("serializable")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARAMS: &[Param] = &[Param {
+        name: "pause",
+        label: "how long n2 freezes",
+        unit: "ms",
+        default: 350,
+        min: 0,
+        max: 2000,
+    }];
+
+    fn scenario() -> Scenario {
+        Scenario {
+            name: "s",
+            title: "t",
+            seed: 7,
+            params: PARAMS,
+            run: |_| Shown::checking(Trace::default(), |_| Ok(())),
+        }
+    }
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn declared_values_in_range_are_taken_and_others_refused() {
+        let s = scenario();
+        let setting = setting_from_args(&s, &args("3 --set pause=90 --states --any")).unwrap();
+        assert_eq!(
+            (setting.seed, setting.get("pause"), setting.states),
+            (3, 90, true)
+        );
+        assert_eq!(
+            setting.millis("pause"),
+            std::time::Duration::from_millis(90)
+        );
+        let default = setting_from_args(&s, &[]).unwrap();
+        assert_eq!(
+            (default.seed, default.get("pause"), default.states),
+            (7, 350, false)
+        );
+        let refused = |text: &str| setting_from_args(&s, &args(text)).unwrap_err();
+        assert_eq!(
+            refused("--set pause=2001"),
+            "pause must be from 0 to 2000 ms, got 2001"
+        );
+        assert_eq!(
+            refused("--set=pause=-1"),
+            "pause must be from 0 to 2000 ms, got -1"
+        );
+        assert!(refused("--set loss=5").contains("no parameter \"loss\"; there are: pause"));
+        assert!(refused("--set pause=1e3").contains("whole number"));
+        assert!(refused("--set pause").contains("NAME=VALUE"));
+        assert!(refused("x").contains("seed"));
+    }
 }

@@ -161,6 +161,21 @@ pub struct Trace {
     pub nodes: u32,
     /// Every event, in the order it happened.
     pub events: Vec<Event>,
+    /// Each node's state after the events it handled, when the run recorded them
+    /// ([`Simulation::record_states`](crate::Simulation::record_states)); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<NodeState>,
+}
+
+/// A node's state just after it handled an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// The index in [`Trace::events`] of the event the node handled (a delivery, a timer, a
+    /// start, a request): the state is what the handler left.
+    pub after: usize,
+    pub node: NodeId,
+    /// The node's `Debug`, pretty-printed.
+    pub state: String,
 }
 
 impl Trace {
@@ -206,6 +221,7 @@ mod tests {
             seed: 0,
             nodes: 2,
             events: vec![note(1, 0, "a"), note(2, 1, "b"), note(3, 0, "c")],
+            states: Vec::new(),
         };
         assert_eq!(
             trace.notes(NodeId(0)),

@@ -724,6 +724,7 @@ mod tests {
                     },
                 ),
             ],
+            states: Vec::new(),
         }
     }
 
@@ -928,6 +929,7 @@ mod tests {
                 deliver(3, 1, 0, 2, 6, false),
                 deliver(4, 1, 0, 1, 5, true),
             ],
+            states: Vec::new(),
         };
         let events = parse(&trace);
         let starts = find(&events, |e| e["ph"] == "s");
@@ -1017,6 +1019,7 @@ mod tests {
                     },
                 ),
             ],
+            states: Vec::new(),
         };
         let events = parse(&trace);
         assert_nested(&events);
@@ -1082,6 +1085,7 @@ mod tests {
                     },
                 ),
             ],
+            states: Vec::new(),
         };
         let events = parse(&trace);
         let position =

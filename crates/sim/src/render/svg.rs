@@ -114,6 +114,7 @@ pub fn render(trace: &Trace, options: &SvgOptions) -> String {
         band_labels: vec![LabelRows::new(1); lanes],
         axis_y,
         width,
+        event: 0,
     };
     body.grid();
     body.partition_bands(&partitions, strip_top, &strip_rows);
@@ -512,9 +513,17 @@ struct Body {
     axis_y: f64,
     /// The whole diagram's width, which labels must stay inside.
     width: f64,
+    /// The index in the trace of the event being drawn, which each mark carries as
+    /// `data-event` so that the book's step-through can find the event a click names.
+    event: usize,
 }
 
 impl Body {
+    /// The attribute that ties a mark to its event.
+    fn event_attribute(&self) -> String {
+        format!(" data-event=\"{}\"", self.event)
+    }
+
     fn lanes_top(&self) -> f64 {
         self.plot.lane0 - 30.0
     }
@@ -750,7 +759,8 @@ impl Body {
 
     fn messages(&mut self, trace: &Trace) {
         let mut resolved = BTreeSet::new();
-        for event in &trace.events {
+        for (index, event) in trace.events.iter().enumerate() {
+            self.event = index;
             match &event.kind {
                 EventKind::Deliver {
                     from,
@@ -777,11 +787,12 @@ impl Body {
                 _ => {}
             }
         }
-        for event in &trace.events {
+        for (index, event) in trace.events.iter().enumerate() {
             if let EventKind::Send { from, to, id, msg } = &event.kind
                 && !resolved.contains(id)
                 && self.plot.contains(event.time)
             {
+                self.event = index;
                 self.in_flight(*from, *to, msg, event.time);
             }
         }
@@ -928,8 +939,9 @@ impl Body {
         };
         let _ = write!(
             self.out,
-            "<g class=\"{class}\"><title>{}</title><path d=\"{path}\" fill=\"none\" \
+            "<g class=\"{class}\"{}><title>{}</title><path d=\"{path}\" fill=\"none\" \
              stroke=\"{colour}\" stroke-width=\"1.4\"{dash}/>",
+            self.event_attribute(),
             escape(title)
         );
         if let Some((from, tip)) = head {
@@ -955,10 +967,12 @@ impl Body {
     }
 
     fn markers(&mut self, trace: &Trace) {
-        for event in &trace.events {
+        for (index, event) in trace.events.iter().enumerate() {
             if !self.plot.contains(event.time) {
                 continue;
             }
+            self.event = index;
+            let ev = self.event_attribute();
             let x = self.plot.x(event.time);
             let at = event.time;
             match &event.kind {
@@ -967,7 +981,7 @@ impl Body {
                     self.legend.insert(Legend::Crashed);
                     let _ = writeln!(
                         self.out,
-                        "<line class=\"tl-crash-mark\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" \
+                        "<line class=\"tl-crash-mark\"{ev} x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" \
                          stroke=\"{RED}\" stroke-width=\"3\"><title>{node} crashed at {at}</title>\
                          </line>",
                         num(y - 13.0),
@@ -982,7 +996,7 @@ impl Body {
                     let y = self.plot.lane_y(*node);
                     let _ = writeln!(
                         self.out,
-                        "<line class=\"tl-restart\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" \
+                        "<line class=\"tl-restart\"{ev} x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" \
                          stroke=\"currentColor\" stroke-width=\"2\"><title>{node} restarted at \
                          {at}</title></line>",
                         num(y - 13.0),
@@ -995,7 +1009,7 @@ impl Body {
                     let y = self.plot.lane_y(*node);
                     let _ = writeln!(
                         self.out,
-                        "<line class=\"tl-timer\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" \
+                        "<line class=\"tl-timer\"{ev} x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" \
                          stroke=\"{GREY}\" stroke-width=\"1.5\"><title>{node} timer {} at {at}\
                          </title></line>",
                         num(y - 4.0),
@@ -1038,7 +1052,7 @@ impl Body {
                     let y = self.plot.lane_y(*node);
                     let _ = writeln!(
                         self.out,
-                        "<path class=\"tl-request\" d=\"{}\" fill=\"{GREEN}\"><title>{}</title>\
+                        "<path class=\"tl-request\"{ev} d=\"{}\" fill=\"{GREEN}\"><title>{}</title>\
                          </path>",
                         triangle(x, y, 1.0),
                         escape(&format!(
@@ -1056,7 +1070,7 @@ impl Body {
                     let y = self.plot.lane_y(*node);
                     let _ = writeln!(
                         self.out,
-                        "<path class=\"tl-response\" d=\"{}\" fill=\"{GREEN}\"><title>{}</title>\
+                        "<path class=\"tl-response\"{ev} d=\"{}\" fill=\"{GREEN}\"><title>{}</title>\
                          </path>",
                         triangle(x, y, -1.0),
                         escape(&format!(
@@ -1069,7 +1083,7 @@ impl Body {
                     let y = self.plot.lane_y(*node);
                     let _ = writeln!(
                         self.out,
-                        "<path class=\"tl-timeout\" d=\"{}\" fill=\"none\" stroke=\"{GREY}\" \
+                        "<path class=\"tl-timeout\"{ev} d=\"{}\" fill=\"none\" stroke=\"{GREY}\" \
                          stroke-width=\"1.4\"><title>c{client}#{op} at {node} timed out at {at}: \
                          outcome unknown</title></path>",
                         triangle(x, y, -1.0),
@@ -1082,7 +1096,7 @@ impl Body {
                     let label_x = if label.start > x { x + 3.0 } else { x - 3.0 };
                     let _ = writeln!(
                         self.out,
-                        "<g class=\"tl-halt\"><title>halt at {at}: {}</title><line x1=\"{x}\" \
+                        "<g class=\"tl-halt\"{ev}><title>halt at {at}: {}</title><line x1=\"{x}\" \
                          y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"{RED}\" stroke-width=\"2\"/>\
                          <text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\" fill=\"{RED}\">halt</text>\
                          </g>",
@@ -1128,7 +1142,8 @@ impl Body {
         let Some((shown, row)) = placed else {
             let _ = writeln!(
                 self.out,
-                "<g class=\"{class}\"><title>{}</title>{marker}</g>",
+                "<g class=\"{class}\"{}><title>{}</title>{marker}</g>",
+                self.event_attribute(),
                 escape(title)
             );
             return;
@@ -1143,7 +1158,8 @@ impl Body {
         };
         let _ = write!(
             self.out,
-            "<g class=\"{class}\"><title>{}</title>{marker}",
+            "<g class=\"{class}\"{}><title>{}</title>{marker}",
+            self.event_attribute(),
             escape(title)
         );
         if row > 0 {
@@ -1547,6 +1563,7 @@ mod tests {
             seed: 7,
             nodes,
             events,
+            states: Vec::new(),
         }
     }
 
@@ -1927,7 +1944,7 @@ mod tests {
         }
         // Notes 1 ms apart fit side by side in no row: at most one label per row is shown.
         let labels = svg
-            .split("<g class=\"tl-note\">")
+            .split("<g class=\"tl-note\"")
             .skip(1)
             .filter(|group| {
                 group
@@ -2016,7 +2033,7 @@ mod tests {
         );
         let svg = render_default(&crowded);
         let baselines: Vec<&str> = svg
-            .match_indices("<g class=\"tl-note\">")
+            .match_indices("<g class=\"tl-note\"")
             .map(|(i, _)| attribute_after(&svg[i..], "<text", "<text", "y"))
             .collect();
         assert_eq!(baselines.len(), 3);

@@ -220,6 +220,7 @@ mod tests {
                     },
                 ),
             ],
+            states: Vec::new(),
         };
         let expected = [
             "     0.000ms  n0    send #1 → n1  Ping",
@@ -246,6 +247,7 @@ mod tests {
             seed: 0,
             nodes: 1,
             events,
+            states: Vec::new(),
         };
         let near = around(&trace, Time::from_millis(5), 2, 1);
         assert!(near.contains("(4 earlier events)"), "{near}");

@@ -7,7 +7,7 @@
 //! that does not, so a figure can never quietly stop illustrating its paragraph.
 
 use sim::net::{Latency, NetConfig};
-use sim::scenario::{Scenario, Shown};
+use sim::scenario::{Param, Scenario, Setting, Shown};
 use sim::{
     Config, DropReason, EventKind, Fault, FaultPlan, NodeId, Partition, Simulation, Time, Trace,
 };
@@ -22,18 +22,21 @@ pub fn all() -> Vec<Scenario> {
             title: "A lost ping: n0 hears nothing back, waits retry_after (6 ms) and sends the \
                     ping again",
             seed: 30,
+            params: LOST_PING_PARAMS,
             run: lost_ping,
         },
         Scenario {
             name: "partition",
             title: "A partition: n0 retries every 10 ms until it heals, then carries on",
             seed: 1,
+            params: &[],
             run: partition,
         },
         Scenario {
             name: "reading",
             title: "One of each: messages, a loss, timers, notes, a crash and restart, a pause",
             seed: 30,
+            params: &[],
             run: reading,
         },
     ]
@@ -44,14 +47,22 @@ fn ms(n: u64) -> Duration {
 }
 
 /// n0 pings n1 under `plan` until `end`: the trace, and whether the run reached `end`.
-fn pair(seed: u64, config: PingConfig, plan: FaultPlan, end: Time) -> (Trace, Result<(), String>) {
-    let mut sim = Simulation::new(Config::new(2, seed).plan(plan), move |id, _| {
+fn pair(
+    setting: &Setting,
+    config: PingConfig,
+    plan: FaultPlan,
+    end: Time,
+) -> (Trace, Result<(), String>) {
+    let mut sim = Simulation::new(Config::new(2, setting.seed).plan(plan), move |id, _| {
         if id == NodeId(0) {
             Pinger::new(config)
         } else {
             Pinger::ponger()
         }
     });
+    if setting.states {
+        sim.record_states();
+    }
     let ran = sim.run_until(end).map_err(|halt| halt.to_string());
     (sim.trace().clone(), ran)
 }
@@ -113,18 +124,40 @@ fn lost_pings(trace: &Trace) -> usize {
 
 /// Random loss, so another seed loses other messages, or only pongs, or nothing: then it says
 /// so rather than draw a figure that does not match its title.
-fn lost_ping(seed: u64) -> Shown {
+/// The knobs of `lost-ping`: how much the network loses, and how long n0 waits for a pong.
+const LOST_PING_PARAMS: &[Param] = &[
+    Param {
+        name: "loss",
+        label: "messages the network loses",
+        unit: "%",
+        default: 30,
+        min: 0,
+        max: 70,
+    },
+    Param {
+        name: "retry-after",
+        label: "how long n0 waits for a pong",
+        unit: "ms",
+        default: 6,
+        min: 1,
+        max: 30,
+    },
+];
+
+fn lost_ping(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let network = NetConfig {
         latency: Latency::Uniform {
             min: ms(1),
             max: ms(2),
         },
-        loss: 0.3,
+        loss: setting.percent("loss"),
         ..NetConfig::default()
     };
+    let retry_after = u64::try_from(setting.get("retry-after")).unwrap_or(1);
     let (trace, ran) = pair(
-        seed,
-        ping_config(3, 10, 6),
+        setting,
+        ping_config(3, 10, retry_after),
         FaultPlan::with_network(network),
         Time::from_millis(80),
     );
@@ -144,7 +177,7 @@ fn lost_ping(seed: u64) -> Shown {
 }
 
 /// No randomness: the same run whatever the seed.
-fn partition(seed: u64) -> Shown {
+fn partition(setting: &Setting) -> Shown {
     let split = Partition::Split(vec![vec![NodeId(0)], vec![NodeId(1)]]);
     let plan = FaultPlan::default().at(
         Time::from_millis(8),
@@ -153,7 +186,7 @@ fn partition(seed: u64) -> Shown {
             duration: ms(42),
         },
     );
-    let (trace, ran) = pair(seed, ping_config(3, 10, 10), plan, Time::from_millis(80));
+    let (trace, ran) = pair(setting, ping_config(3, 10, 10), plan, Time::from_millis(80));
     Shown::checking(trace, |trace| {
         ran?;
         let dropped = count(trace, |k| {
@@ -192,7 +225,8 @@ fn partition(seed: u64) -> Shown {
 type Shows = (&'static str, fn(&EventKind) -> bool);
 
 /// A pause of n0, a crash and restart of n1, and random loss, for "How to read a timeline".
-fn reading(seed: u64) -> Shown {
+fn reading(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let network = NetConfig {
         latency: Latency::Uniform {
             min: ms(1),
@@ -216,7 +250,7 @@ fn reading(seed: u64) -> Shown {
                 duration: ms(7),
             },
         );
-    let (trace, ran) = pair(seed, ping_config(3, 6, 5), plan, Time::from_millis(60));
+    let (trace, ran) = pair(setting, ping_config(3, 6, 5), plan, Time::from_millis(60));
     Shown::checking(trace, |trace| {
         ran?;
         let kinds: [Shows; 9] = [
@@ -274,7 +308,11 @@ mod tests {
             .map(|s| {
                 (
                     s.name,
-                    sim::render::text::render(&(s.run)(s.seed).into_result().unwrap()),
+                    sim::render::text::render(
+                        &(s.run)(&Setting::defaults(s.params, s.seed))
+                            .into_result()
+                            .unwrap(),
+                    ),
                 )
             })
             .collect();

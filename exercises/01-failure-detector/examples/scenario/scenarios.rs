@@ -7,7 +7,7 @@
 //! that does not, so a figure can never quietly stop illustrating its paragraph.
 
 use failure_detector::{DetectorConfig, HeartbeatNode, Msg, PhiDetector, Timer};
-use sim::scenario::{Scenario, Shown};
+use sim::scenario::{Param, Scenario, Setting, Shown};
 use sim::{
     Config, Context, Fault, FaultPlan, Latency, NetConfig, Node, NodeId, Simulation, Time, Trace,
 };
@@ -22,6 +22,7 @@ pub fn all() -> Vec<Scenario> {
             title: "n2 freezes for 350 ms: a fixed 120 ms timeout and phi both accuse it, then \
                     take it back; phi stays quiet outside the pause",
             seed: 0,
+            params: GC_PAUSE_PARAMS,
             run: gc_pause,
         },
         Scenario {
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Scenario> {
             title: "n2 crashes for good between two heartbeats: phi suspects it within the bound \
                     its configuration sets",
             seed: 1,
+            params: &[],
             run: crash,
         },
     ]
@@ -62,14 +64,33 @@ fn first_note(trace: &Trace, node: NodeId, text: &str, from: Time) -> Option<Tim
 // ---------------------------------------------------------------------------------------------
 // gc-pause
 
-/// The naive detector's timeout: the interval plus 20 ms, generous next to a 3 ms median
-/// latency, and shorter than the pause.
-const FIXED_TIMEOUT: Duration = Duration::from_millis(120);
+/// The knobs of `gc-pause`: the pause, and the naive detector's timeout (by default the
+/// interval plus 20 ms, generous next to a 3 ms median latency, and shorter than the pause).
+const GC_PAUSE_PARAMS: &[Param] = &[
+    Param {
+        name: "pause",
+        label: "how long n2 freezes",
+        unit: "ms",
+        default: 350,
+        min: 0,
+        max: 800,
+    },
+    Param {
+        name: "fixed-timeout",
+        label: "the fixed detector's timeout",
+        unit: "ms",
+        default: 120,
+        min: 10,
+        max: 600,
+    },
+];
 
 /// A node of the `gc-pause` run. `n2` only heartbeats; `n0` and `n1` only watch it, with both
 /// detectors side by side, so their notes read `fixed: suspect n2` and `phi: suspect n2`.
+#[derive(Debug)]
 struct Watcher {
     config: DetectorConfig,
+    fixed_timeout: Duration,
     watching: bool,
     phi: BTreeMap<NodeId, PhiDetector>,
     fixed_suspects: BTreeSet<NodeId>,
@@ -126,7 +147,7 @@ impl Node for Watcher {
                 let now = ctx.now();
                 for (peer, detector) in &self.phi {
                     let silent_for = detector.last_arrival().map(|last| now - last);
-                    let fixed = silent_for.is_some_and(|s| s > FIXED_TIMEOUT);
+                    let fixed = silent_for.is_some_and(|s| s > self.fixed_timeout);
                     judge(ctx, &mut self.fixed_suspects, "fixed", *peer, fixed);
                     let phi = detector.phi(now) > self.config.threshold;
                     judge(ctx, &mut self.phi_suspects, "phi", *peer, phi);
@@ -138,35 +159,44 @@ impl Node for Watcher {
 }
 
 const PAUSE_AT: Time = Time::from_millis(1_300);
-const PAUSE: Duration = Duration::from_millis(350);
 /// How soon after the pause both detectors must have taken their accusation back.
 const GRACE: Duration = Duration::from_millis(100);
 
-fn gc_pause(seed: u64) -> Shown {
+fn gc_pause(setting: &Setting) -> Shown {
+    let seed = setting.seed;
+    let pause = setting.millis("pause");
+    let fixed_timeout = setting.millis("fixed-timeout");
     let config = DetectorConfig {
         check_every: Duration::from_millis(25),
         ..DetectorConfig::default()
     };
-    let plan = FaultPlan::with_network(jittery(Duration::from_millis(40))).at(
-        PAUSE_AT,
-        Fault::Pause {
-            node: WATCHED,
-            duration: PAUSE,
-        },
-    );
+    let mut plan = FaultPlan::with_network(jittery(Duration::from_millis(40)));
+    if !pause.is_zero() {
+        plan = plan.at(
+            PAUSE_AT,
+            Fault::Pause {
+                node: WATCHED,
+                duration: pause,
+            },
+        );
+    }
     let mut sim = Simulation::new(Config::new(3, seed).plan(plan), move |id, _| Watcher {
         config,
+        fixed_timeout,
         watching: id != WATCHED,
         phi: BTreeMap::new(),
         fixed_suspects: BTreeSet::new(),
         phi_suspects: BTreeSet::new(),
     });
+    if setting.states {
+        sim.record_states();
+    }
     let ran = sim
         .run_until(Time::from_millis(2_200))
         .map_err(|halt| halt.to_string());
     Shown::checking(sim.trace().clone(), |trace| {
         ran?;
-        let resumed = PAUSE_AT + PAUSE;
+        let resumed = PAUSE_AT + pause;
         for observer in [NodeId(0), NodeId(1)] {
             let accused = |who: &str| {
                 first_note(
@@ -217,7 +247,8 @@ fn gc_pause(seed: u64) -> Shown {
 /// Between two heartbeats: the detectors measure from the last heartbeat, not from the crash.
 const CRASH_AT: Time = Time::from_millis(1_230);
 
-fn crash(seed: u64) -> Shown {
+fn crash(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let config = DetectorConfig {
         check_every: Duration::from_millis(50),
         ..DetectorConfig::default()

@@ -7,7 +7,7 @@
 //! that does not, so a figure can never quietly stop illustrating its paragraph.
 
 use quorum::{QuorumConfig, QuorumNode, Request, Response};
-use sim::scenario::{Scenario, Shown};
+use sim::scenario::{Param, Scenario, Setting, Shown};
 use sim::{Config, Fault, FaultPlan, NodeId, Partition, Simulation, Time};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ pub fn all() -> Vec<Scenario> {
             title: "R = W = 1 of 3: a write acknowledged by n0 alone, a read at n2 that hears \
                     only from n2 and returns the old value, and n2 still stale after the heal",
             seed: 0,
+            params: STALE_READ_PARAMS,
             run: stale_read,
         },
         Scenario {
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Scenario> {
             title: "R = W = 2 of 3: a read at n2 after n0 crashed still sees the write, and \
                     writes it back to n2; with no quorum left, the next read fails cleanly",
             seed: 0,
+            params: &[],
             run: quorum_read,
         },
         Scenario {
@@ -33,6 +35,7 @@ pub fn all() -> Vec<Scenario> {
             title: "R = W = 2 of 3: n2 missed a write; while n0 and n1 answer slowly, n2's own \
                     stale reply comes first, and the read still returns the written value",
             seed: 0,
+            params: &[],
             run: slow_replicas,
         },
     ]
@@ -62,10 +65,33 @@ fn expect(
 // ---------------------------------------------------------------------------------------------
 // stale-read
 
-fn stale_read(seed: u64) -> Shown {
+/// The knobs of `stale-read`: how many replies a read and a write wait for. Any R + W > 3
+/// makes every read quorum meet every write quorum.
+const STALE_READ_PARAMS: &[Param] = &[
+    Param {
+        name: "r",
+        label: "R: replies a read waits for",
+        unit: "of 3",
+        default: 1,
+        min: 1,
+        max: 3,
+    },
+    Param {
+        name: "w",
+        label: "W: acknowledgements a write waits for",
+        unit: "of 3",
+        default: 1,
+        min: 1,
+        max: 3,
+    },
+];
+
+fn stale_read(setting: &Setting) -> Shown {
+    let seed = setting.seed;
+    let size = |name| usize::try_from(setting.get(name)).unwrap_or(1);
     let config = QuorumConfig {
-        r: 1,
-        w: 1,
+        r: size("r"),
+        w: size("w"),
         ..QuorumConfig::majority(3)
     };
     let plan = FaultPlan::default().at(
@@ -78,6 +104,9 @@ fn stale_read(seed: u64) -> Shown {
     let mut sim = Simulation::new(Config::new(3, seed).plan(plan), move |_, _| {
         QuorumNode::new(config)
     });
+    if setting.states {
+        sim.record_states();
+    }
     sim.invoke(Time::from_millis(2), NodeId(0), Request::Write(1));
     sim.invoke(Time::from_millis(12), NodeId(2), Request::Read);
     sim.invoke(Time::from_millis(20), NodeId(1), Request::Read);
@@ -101,7 +130,8 @@ fn stale_read(seed: u64) -> Shown {
 // ---------------------------------------------------------------------------------------------
 // quorum-read
 
-fn quorum_read(seed: u64) -> Shown {
+fn quorum_read(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let plan = FaultPlan::default()
         .at(
             Time::ZERO,
@@ -150,7 +180,8 @@ fn quorum_read(seed: u64) -> Shown {
 // ---------------------------------------------------------------------------------------------
 // slow-replicas (the diagnosis drill's run)
 
-fn slow_replicas(seed: u64) -> Shown {
+fn slow_replicas(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let slow = |node| Fault::Slow {
         node,
         per_event: Duration::from_millis(4),

@@ -7,7 +7,7 @@
 //! that does not, so a figure can never quietly stop illustrating its paragraph.
 
 use leader_lease::{LeaseConfig, LeaseNode};
-use sim::scenario::{Scenario, Shown};
+use sim::scenario::{Param, Scenario, Setting, Shown};
 use sim::{
     ClockSpec, Config, Fault, FaultPlan, Latency, NetConfig, NodeId, Partition, Simulation, Time,
     Trace,
@@ -24,6 +24,7 @@ pub fn all() -> Vec<Scenario> {
             title: "n2 leads with token 1 and freezes for 900 ms right after checking its lease; \
                     n3 takes over with token 2; n2 wakes up and writes: the storage rejects it",
             seed: 0,
+            params: &[],
             run: paused_leader,
         },
         Scenario {
@@ -31,6 +32,7 @@ pub fn all() -> Vec<Scenario> {
             title: "the leader's clock runs 10% slow, ten times the 1% the margin assumes: cut off \
                     from the grantor, it keeps believing it leads after n3 got the lease",
             seed: 0,
+            params: DRIFT_PARAMS,
             run: drift_beyond_bound,
         },
     ]
@@ -70,7 +72,8 @@ fn steady(latency_ms: u64) -> NetConfig {
 // ---------------------------------------------------------------------------------------------
 // paused-leader
 
-fn paused_leader(seed: u64) -> Shown {
+fn paused_leader(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let config = calm_config();
     // n2 leads from about 600 ms and ticks every 300 ms from 700 ms (at 1300 ms among others);
     // at 1310 ms it has just checked its lease and prepared a write that is due at 1350 ms. It
@@ -118,13 +121,24 @@ fn paused_leader(seed: u64) -> Shown {
 // ---------------------------------------------------------------------------------------------
 // drift-beyond-bound
 
-fn drift_beyond_bound(seed: u64) -> Shown {
+/// The knob of `drift-beyond-bound`: how slow n2's clock runs. The margin covers 1%.
+const DRIFT_PARAMS: &[Param] = &[Param {
+    name: "slow",
+    label: "how much slower n2's clock runs",
+    unit: "%",
+    default: 10,
+    min: 0,
+    max: 25,
+}];
+
+fn drift_beyond_bound(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let config = calm_config();
     // n2's clock runs 10% slow, beyond the 1% bound the margin covers. n3 sleeps through the
     // first election, so n2 wins the first lease. At 1000 ms the link between n2 and the
     // grantor breaks.
     let slow = ClockSpec {
-        drift_ppm: -100_000,
+        drift_ppm: i32::try_from(-10_000 * setting.get("slow")).unwrap_or(i32::MIN),
         ..ClockSpec::default()
     };
     let cut_at = Time::from_millis(1_000);
@@ -159,6 +173,9 @@ fn drift_beyond_bound(seed: u64) -> Shown {
         }
         Ok(())
     });
+    if setting.states {
+        sim.record_states();
+    }
     let ran = sim
         .run_until(Time::from_millis(1_800))
         .map_err(|halt| halt.to_string());

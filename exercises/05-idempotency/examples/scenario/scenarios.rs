@@ -11,7 +11,7 @@ use idempotency::{
     Account, CLIENT, FRONT_A, Msg, NODES, Outcome, PROCESSOR, PayConfig, Payment, STORE, Service,
     Step,
 };
-use sim::scenario::{Scenario, Shown};
+use sim::scenario::{Param, Scenario, Setting, Shown};
 use sim::{Config, Fault, FaultPlan, NetConfig, NodeId, Side, Simulation, Time, Trigger};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ pub fn all() -> Vec<Scenario> {
                     progress; A restarts, takes the payment up from its disk, and finishes it: \
                     one charge, one credit",
             seed: 0,
+            params: CRASH_AFTER_CHARGE_PARAMS,
             run: crash_after_charge,
         },
         Scenario {
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Scenario> {
                     retries reach B, then A, then B, and are told it is in progress; when A wakes \
                     it charges and finishes, and its answer ends the payment",
             seed: 0,
+            params: &[],
             run: retry_elsewhere,
         },
         Scenario {
@@ -40,6 +42,7 @@ pub fn all() -> Vec<Scenario> {
             title: "the store stalls for 40 ms with a front's finish in hand; the front resends \
                     the finish, and the store gets it twice: the second must change nothing",
             seed: 0,
+            params: &[],
             run: resent_finish,
         },
     ]
@@ -53,13 +56,14 @@ fn payment() -> Payment {
     }
 }
 
-/// A run of one payment under `plan`, with the triggers named after each step's message.
+/// A run of one payment under `plan` with `config`, with the triggers named after each step's
+/// message.
 fn one_payment(
     seed: u64,
+    config: PayConfig,
     plan: FaultPlan,
     until: Time,
 ) -> (Simulation<Service>, Result<(), String>) {
-    let config = PayConfig::default();
     let mut sim = Simulation::new(Config::new(NODES, seed).plan(plan), move |id, _| {
         Service::new(id, config)
     })
@@ -99,14 +103,17 @@ fn settled_once(sim: &Simulation<Service>) -> Result<(), String> {
         .and_then(|op| op.response().copied());
     if charges != 1 || credits != 1 {
         return Err(format!(
-            "the card was charged {charges} times and the balance credited {credits} times, not \
-             once each"
+            "the card was charged {charges} time(s) and the balance credited {credits} time(s), \
+             not once each"
         ));
     }
-    if !matches!(outcome, Some(Outcome::Approved { .. })) {
-        return Err(format!("the user got {outcome:?}, not Approved"));
+    match outcome {
+        Some(Outcome::Approved { .. }) => Ok(()),
+        Some(other) => Err(format!(
+            "the user was told {other:?}, not Approved, though the payment went through"
+        )),
+        None => Err("the user got no answer".into()),
     }
-    Ok(())
 }
 
 fn in_progress_replies(trace: &sim::Trace) -> usize {
@@ -120,16 +127,48 @@ fn in_progress_replies(trace: &sim::Trace) -> usize {
 // ---------------------------------------------------------------------------------------------
 // crash-after-charge
 
-fn crash_after_charge(seed: u64) -> Shown {
+/// The knobs of `crash-after-charge`: how long front A stays down, and when the client stops
+/// retrying. However long A is down, it finishes the payment from its disk when it is back;
+/// but a client that gives up first tells its user `Unknown`. The client stops before the
+/// simulated user's own 1 s wait runs out, so the user always hears the client's verdict.
+const CRASH_AFTER_CHARGE_PARAMS: &[Param] = &[
+    Param {
+        name: "down-for",
+        label: "how long front A stays down",
+        unit: "ms",
+        default: 100,
+        min: 0,
+        max: 1_000,
+    },
+    Param {
+        name: "give-up-after",
+        label: "when the client stops retrying",
+        unit: "ms",
+        default: 600,
+        min: 0,
+        max: 800,
+    },
+];
+
+fn crash_after_charge(setting: &Setting) -> Shown {
+    let seed = setting.seed;
+    let down_for = setting.millis("down-for");
+    let config = PayConfig {
+        give_up_after: setting.millis("give-up-after"),
+        ..PayConfig::default()
+    };
     let plan = FaultPlan::with_network(NetConfig::default()).when(
         Trigger::send("charged", Side::Receiver),
         Time::ZERO,
         Fault::Crash {
             node: NodeId::SUBJECT,
-            restart_after: Some(Duration::from_millis(100)),
+            restart_after: Some(down_for),
         },
     );
-    let (sim, ran) = one_payment(seed, plan, Time::from_millis(400));
+    // Long enough for A to come back and finish (300 ms after it restarts), and never shorter
+    // than the book's figure.
+    let until = Time::from_millis(300) + down_for.max(Duration::from_millis(100));
+    let (sim, ran) = one_payment(seed, config, plan, until);
     let once = settled_once(&sim);
     Shown::checking(sim.trace().clone(), move |trace| {
         ran?;
@@ -144,7 +183,8 @@ fn crash_after_charge(seed: u64) -> Shown {
 // ---------------------------------------------------------------------------------------------
 // retry-elsewhere
 
-fn retry_elsewhere(seed: u64) -> Shown {
+fn retry_elsewhere(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let plan = FaultPlan::with_network(NetConfig::default()).when(
         Trigger::send("began", Side::Receiver),
         Time::ZERO,
@@ -153,7 +193,7 @@ fn retry_elsewhere(seed: u64) -> Shown {
             duration: Duration::from_millis(200),
         },
     );
-    let (sim, ran) = one_payment(seed, plan, Time::from_millis(400));
+    let (sim, ran) = one_payment(seed, PayConfig::default(), plan, Time::from_millis(400));
     let once = settled_once(&sim);
     Shown::checking(sim.trace().clone(), move |trace| {
         ran?;
@@ -168,7 +208,8 @@ fn retry_elsewhere(seed: u64) -> Shown {
 // ---------------------------------------------------------------------------------------------
 // resent-finish
 
-fn resent_finish(seed: u64) -> Shown {
+fn resent_finish(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let plan = FaultPlan::with_network(NetConfig::default()).when(
         Trigger::send("finish", Side::Receiver),
         Time::ZERO,
@@ -177,7 +218,7 @@ fn resent_finish(seed: u64) -> Shown {
             duration: Duration::from_millis(40),
         },
     );
-    let (sim, ran) = one_payment(seed, plan, Time::from_millis(300));
+    let (sim, ran) = one_payment(seed, PayConfig::default(), plan, Time::from_millis(300));
     let once = settled_once(&sim);
     Shown::checking(sim.trace().clone(), move |trace| {
         ran?;

@@ -7,7 +7,7 @@
 //! that does not, so a figure can never quietly stop illustrating its paragraph.
 
 use election::{Durable, ElectionConfig, ElectionNode, Msg};
-use sim::scenario::{Scenario, Shown};
+use sim::scenario::{Param, Scenario, Setting, Shown};
 use sim::{
     Config, EventKind, Fault, FaultPlan, NetConfig, NodeId, Partition, Side, Simulation, Time,
     Trace, Trigger,
@@ -25,6 +25,7 @@ pub fn all() -> Vec<Scenario> {
                     round; the other follower still hears the leader and refuses; nobody raises \
                     the term, and the leader leads to the end",
             seed: 3,
+            params: HALF_CONNECTED_PARAMS,
             run: half_connected,
         },
         Scenario {
@@ -34,6 +35,7 @@ pub fn all() -> Vec<Scenario> {
                     down, then stands itself: leadership flaps between the two ends of the \
                     broken link, term after term",
             seed: 3,
+            params: &[],
             run: half_connected_no_pre_vote,
         },
         Scenario {
@@ -42,6 +44,7 @@ pub fn all() -> Vec<Scenario> {
                     check it has heard from nobody and steps down; the followers elect a new \
                     leader between them",
             seed: 3,
+            params: &[],
             run: isolated_leader,
         },
     ]
@@ -102,10 +105,39 @@ fn cut(trace: &Trace) -> Result<(Time, NodeId), String> {
         .ok_or_else(|| "no leader sent a heartbeat after 400 ms".to_string())
 }
 
-fn half_connected(seed: u64) -> Shown {
+/// The knobs of `half-connected`: PreVote, which keeps the cut-off follower from raising the
+/// term, and the leader's heartbeat interval: a follower grants a pre-vote only if it has not
+/// heard from a leader for the shortest election timeout (150 ms), so heartbeats further apart
+/// than that let the cut-off follower win one after all.
+const HALF_CONNECTED_PARAMS: &[Param] = &[
+    Param {
+        name: "pre-vote",
+        label: "PreVote: 1 on, 0 off",
+        unit: "",
+        default: 1,
+        min: 0,
+        max: 1,
+    },
+    Param {
+        name: "heartbeat-every",
+        label: "how often the leader sends heartbeats",
+        unit: "ms",
+        default: 50,
+        min: 10,
+        max: 300,
+    },
+];
+
+fn half_connected(setting: &Setting) -> Shown {
+    let seed = setting.seed;
+    let config = ElectionConfig {
+        pre_vote: setting.get("pre-vote") != 0,
+        heartbeat_every: setting.millis("heartbeat-every"),
+        ..ElectionConfig::default()
+    };
     let trace = three(
         seed,
-        ElectionConfig::default(),
+        config,
         cut_at_400(Partition::Links(vec![(NodeId::SUBJECT, NodeId::PEER)])),
     );
     Shown::checking(trace, |trace| {
@@ -113,7 +145,9 @@ fn half_connected(seed: u64) -> Shown {
         let beats = beats(trace);
         if let Some((t, from, term)) = beats.iter().find(|(t, from, _)| *t > at && *from != leader)
         {
-            return Err(format!("{from} led term {term} at {t}, after the cut"));
+            return Err(format!(
+                "the term was raised after all: {from} led term {term} at {t}, after the cut"
+            ));
         }
         let rounds = trace
             .events
@@ -124,19 +158,25 @@ fn half_connected(seed: u64) -> Shown {
             })
             .count();
         if rounds < 3 {
-            return Err(format!("only {rounds} pre-vote rounds after the cut"));
+            return Err(format!(
+                "the cut-off follower asked for pre-votes only {rounds} times after the cut, \
+                 not 3 or more"
+            ));
         }
         if beats
             .last()
             .is_none_or(|(t, from, _)| *from != leader || *t < Time::from_millis(1_400))
         {
-            return Err(format!("{leader} did not lead to the end"));
+            return Err(format!(
+                "{leader}, the leader at the cut, did not lead to the end"
+            ));
         }
         Ok(())
     })
 }
 
-fn half_connected_no_pre_vote(seed: u64) -> Shown {
+fn half_connected_no_pre_vote(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let config = ElectionConfig {
         pre_vote: false,
         ..ElectionConfig::default()
@@ -163,7 +203,8 @@ fn half_connected_no_pre_vote(seed: u64) -> Shown {
     })
 }
 
-fn isolated_leader(seed: u64) -> Shown {
+fn isolated_leader(setting: &Setting) -> Shown {
+    let seed = setting.seed;
     let trace = three(
         seed,
         ElectionConfig::default(),
