@@ -241,6 +241,10 @@ fn test(only: Option<&str>) -> Result<bool, String> {
             "a browser renders every page",
             Box::new(|| book_command(&["browser"])),
         ),
+        (
+            "the lab reruns figures in a browser (controls, step-through, refusals)",
+            Box::new(|| book_command(&["lab"])),
+        ),
     ];
     let mut failed = Vec::new();
     let mut passed = 0;

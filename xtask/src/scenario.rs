@@ -58,7 +58,7 @@ fn run(
             .filter(|why| why.contains("not yet implemented"))
             .or_else(|| halted_in_todo(&trace));
         if let Some(reason) = in_todo {
-            return Err(todo_message(chapter, &reason));
+            return Err(scenario::todo_message(chapter, &reason));
         }
     }
     Ok((trace, ran.unshown))
@@ -74,20 +74,6 @@ fn halted_in_todo(trace: &sim::Trace) -> Option<String> {
     })
 }
 
-fn todo_message(chapter: &Chapter, what: &str) -> String {
-    // The halt's own report goes on with the seed and the timeline: the panic and its place
-    // are what matter here.
-    let what = what.split("\nseed: ").next().unwrap_or(what);
-    format!(
-        "your crate still has a todo!() on this scenario's path:\n  {}\n\
-         Replace it (the tests say where to start: `cargo test` in {}; `cargo xtask hint {}` \
-         if you are stuck), then run this again.",
-        what.trim(),
-        chapter.exercise.display(),
-        chapter.slug
-    )
-}
-
 /// Why the scenario binary failed, in the terms of whoever has to act on it.
 fn failed(
     root: &Path,
@@ -97,14 +83,8 @@ fn failed(
     stderr: &str,
 ) -> String {
     match mechanism {
-        Mechanism::Mine if stderr.contains("not yet implemented") => {
-            let panic = stderr
-                .lines()
-                .skip_while(|l| !l.contains("panicked at"))
-                .take(2)
-                .collect::<Vec<_>>()
-                .join("\n  ");
-            todo_message(chapter, &panic)
+        Mechanism::Mine if scenario::todo_panic(stderr).is_some() => {
+            scenario::todo_message(chapter, &scenario::todo_panic(stderr).unwrap_or_default())
         }
         Mechanism::Mine if stderr.contains("could not compile") => format!(
             "your crate does not compile with the scenario (it builds {}'s public API as the \

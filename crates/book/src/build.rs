@@ -65,7 +65,7 @@ const WIDTHS: [u32; 4] = [760, 960, 1200, 1500];
 
 /// The trace drawn at the narrowest width at which no note's label has to be cut ("…"), or at
 /// the widest: a label that carries the story must be readable in the figure, not only on hover.
-fn fitted_svg(trace: &sim::Trace) -> String {
+pub(crate) fn fitted_svg(trace: &sim::Trace) -> String {
     let mut svg = String::new();
     for width in WIDTHS {
         let options = sim::render::svg::SvgOptions {
@@ -231,14 +231,30 @@ impl Workbook {
         self.course.chapter(slug)
     }
 
+    fn lab_attribute(
+        &self,
+        chapter: &Chapter,
+        reference: &str,
+        name: &str,
+        figure: &str,
+    ) -> std::result::Result<String, String> {
+        let listed = scenario::list(&self.root, chapter)?;
+        Ok(listed
+            .iter()
+            .find(|s| s.name == name)
+            .map(|entry| lab_attribute(reference, entry, figure))
+            .unwrap_or_default())
+    }
+
     /// A scenario's metrics over time, drawn as a line chart, with its replay command.
     fn chart_figure(&self, reference: &str) -> std::result::Result<String, String> {
         let (slug, name) = scenario::split(reference)?;
         let chapter = self.chapter(slug)?;
         let chart = scenario::chart(&self.root, chapter, name)?;
+        let lab = self.lab_attribute(chapter, reference, name, "chart")?;
         let svg = without_blank_lines(&sim::render::chart::svg(&chart));
         Ok(format!(
-            "\n<figure class=\"chart\" id=\"chart-{slug}-{name}\">\n{svg}\n<figcaption>{} \
+            "\n<figure class=\"chart\" id=\"chart-{slug}-{name}\"{lab}>\n{svg}\n<figcaption>{} \
              <span class=\"replay\">The same run as a timeline: <code>cargo xtask scenario \
              {slug}/{name}</code></span></figcaption>\n</figure>\n",
             escape(&chart.title)
@@ -300,16 +316,40 @@ impl Workbook {
             ));
         };
         let trace = scenario::trace(&self.root, chapter, name, None)?;
+        let lab = lab_attribute(reference, entry, "timeline");
         // The caption carries the title; inside the drawing a long one would be cut off.
         let svg = without_blank_lines(&fitted_svg(&trace));
         Ok(format!(
-            "\n<figure class=\"timeline\" id=\"timeline-{slug}-{name}\">\n{svg}\n<figcaption>{} \
+            "\n<figure class=\"timeline\" id=\"timeline-{slug}-{name}\"{lab}>\n{svg}\n<figcaption>{} \
              <span class=\"replay\">Replay it: <code>cargo xtask scenario {slug}/{name}</code>; \
              on your own code: <code>--mine</code>, or <code>--compare</code></span>\
              </figcaption>\n</figure>\n",
             escape(&entry.title)
         ))
     }
+}
+
+/// The ` data-lab='…'` attribute of a figure whose scenario declares knobs: what the page's
+/// controls need to rerun it in the served book (empty for a scenario with none).
+fn lab_attribute(reference: &str, entry: &scenario::Listed, figure: &str) -> String {
+    #[derive(serde::Serialize)]
+    struct Lab<'a> {
+        scenario: &'a str,
+        figure: &'a str,
+        seed: u64,
+        params: &'a [scenario::Param],
+    }
+    if entry.params.is_empty() {
+        return String::new();
+    }
+    let json = serde_json::to_string(&Lab {
+        scenario: reference,
+        figure,
+        seed: entry.seed,
+        params: &entry.params,
+    })
+    .expect("serializable");
+    format!(" data-lab='{}'", escape(&json).replace('\'', "&#39;"))
 }
 
 /// Markdown ends an inline HTML block at a blank line, so a figure's markup must have none.

@@ -162,9 +162,59 @@ const CHROMIUM_FLAGS: [&str; 9] = [
     "--hide-scrollbars",
 ];
 
+/// Serves the built book with its lab and runs `lab-check/check.mjs` (playwright-core, from
+/// npm, driving Debian's Chromium) against it: a control change per chapter, a step-through,
+/// the reader's stub crate, and the requests the lab must refuse.
+pub fn lab(root: &Path, book: &Path, course: &Course) -> Result<bool, String> {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find_map(|c| {
+            let found = Command::new("which").arg(c).output().ok()?;
+            found
+                .status
+                .success()
+                .then(|| String::from_utf8_lossy(&found.stdout).trim().to_string())
+        })
+        .ok_or("no chromium on this machine (.ci/run installs Debian's chromium)")?;
+    let driver = root.join("crates/book/lab-check");
+    if !driver.join("node_modules/playwright-core").is_dir() {
+        println!(
+            "lab: installing playwright-core (npm ci in {})",
+            driver.display()
+        );
+        let installed = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&driver)
+            .status()
+            .map_err(|e| format!("cannot run npm (.ci/run installs Debian's npm): {e}"))?;
+        if !installed.success() {
+            return Err("npm ci failed".into());
+        }
+    }
+    let (server, port) = crate::serve::bind(4500)?;
+    let lab = crate::lab::Lab::new(root, course, port)?;
+    let server = std::sync::Arc::new(server);
+    let serving = server.clone();
+    let dir = book.to_path_buf();
+    std::thread::spawn(move || crate::serve::run(&serving, &dir, Some(std::sync::Arc::new(lab))));
+    let shots = root.join("target/screenshots");
+    let _ = std::fs::create_dir_all(&shots);
+    let status = Command::new("timeout")
+        .args(["--kill-after=10", "1500", "node", "check.mjs"])
+        .current_dir(&driver)
+        .env("LAB_URL", format!("http://127.0.0.1:{port}"))
+        .env("SHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .status()
+        .map_err(|e| format!("cannot run node (.ci/run installs Debian's nodejs): {e}"))?;
+    server.unblock();
+    Ok(status.success())
+}
+
 /// Opens every page of the built book in headless Chromium: the page has its title, chapter
-/// pages show at least one rendered timeline, the console stays silent, and a screenshot of each
-/// page is saved under `target/screenshots`.
+/// pages show at least one rendered timeline, a figure with knobs says that its controls need
+/// `cargo xtask serve` (this server has no lab), the console stays silent, and a screenshot of
+/// each page is saved under `target/screenshots`.
 pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()
@@ -183,7 +233,7 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
     let server = std::sync::Arc::new(server);
     let serving = server.clone();
     let dir = book.to_path_buf();
-    std::thread::spawn(move || crate::serve::run(&serving, &dir));
+    std::thread::spawn(move || crate::serve::run(&serving, &dir, None));
     let shots = root.join("target/screenshots");
     let _ = std::fs::create_dir_all(&shots);
     let profile = root.join("target/chromium-profile");
@@ -236,6 +286,10 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
             })
             .count();
         let details = dom.matches("class=\"timeline-detail\"").count();
+        // Served without the lab, a figure with knobs says what its controls need instead.
+        let lab_figures = dom.matches(" data-lab=").count();
+        let lab_notes = dom.matches("class=\"lab-static\"").count();
+        let lab_controls = dom.matches("class=\"lab-controls\"").count();
         let unreadable = cut_labels_without_full_text(&dom);
         let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
         let shot = shots.join(page.with_extension("png").file_name().expect("a file name"));
@@ -265,6 +319,12 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
             problems.push(format!(
                 "{details} of {timelines} timelines have the line that shows a mark in full (did \
                  workbook.js run?)"
+            ));
+        }
+        if lab_notes != lab_figures || lab_controls != 0 {
+            problems.push(format!(
+                "{lab_figures} figures with knobs, {lab_notes} say the controls need `cargo xtask \
+                 serve`, {lab_controls} show controls without the lab"
             ));
         }
         if !unreadable.is_empty() {

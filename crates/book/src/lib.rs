@@ -5,6 +5,7 @@
 pub mod agenda;
 pub mod build;
 pub mod checks;
+pub mod lab;
 pub mod scenario;
 pub mod serve;
 

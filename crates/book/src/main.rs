@@ -29,6 +29,8 @@ enum Task {
     Links,
     /// Open every page of the built book in headless Chromium.
     Browser,
+    /// Serve the built book with its lab and drive headless Chromium through the controls.
+    Lab,
 }
 
 /// The workspace root (this crate lives two levels below it).
@@ -52,18 +54,22 @@ fn main() -> ExitCode {
             let started = Instant::now();
             book::build(&root).and_then(|dir| {
                 let (server, port) = book::serve::bind(port)?;
+                let course = course::Course::load(&root)?;
+                let lab = book::lab::Lab::new(&root, &course, port)?;
                 // Host time only reports how long the build took.
                 println!(
                     "book built in {:.1}s; serving it at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
                     started.elapsed().as_secs_f64()
                 );
-                book::serve::run(&server, &dir);
+                book::serve::run(&server, &dir, Some(std::sync::Arc::new(lab)));
                 Ok(true)
             })
         }
         Task::Links => Ok(book::checks::links_resolve(&book_dir)),
         Task::Browser => course::Course::load(&root)
             .map(|course| book::checks::browser(&root, &book_dir, &course)),
+        Task::Lab => course::Course::load(&root)
+            .and_then(|course| book::checks::lab(&root, &book_dir, &course)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

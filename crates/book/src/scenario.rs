@@ -2,18 +2,31 @@
 //! here into a `sim::Trace`.
 
 use course::Chapter;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sim::Trace;
 use std::path::Path;
 
 pub use course::scenario::{split, table};
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct Listed {
     pub name: String,
     pub title: String,
-    #[allow(dead_code)]
     pub seed: u64,
+    /// The knobs the served book shows beside the figure (see `sim::scenario::Param`).
+    #[serde(default)]
+    pub params: Vec<Param>,
+}
+
+/// A scenario's declared knob, as its list gives it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub label: String,
+    pub unit: String,
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
 }
 
 /// The scenarios a chapter's solution offers.

@@ -1,6 +1,10 @@
-//! Serves the built book on 127.0.0.1 only: a static file server, nothing more.
+//! Serves the built book on 127.0.0.1 only: its files, and the lab (`/lab/`) that reruns a
+//! figure's scenario (see `crate::lab` for what it refuses).
 
+use crate::lab::{Asked, Lab};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// Binds the first free port from `port` upwards, on loopback only.
 pub fn bind(port: u16) -> Result<(tiny_http::Server, u16), String> {
@@ -49,23 +53,88 @@ fn resolve(dir: &Path, url: &str) -> Option<PathBuf> {
 /// Answers requests until the process ends. Each request is answered on its own thread and
 /// its connection closed, so one stalled connection never holds up the page's other requests
 /// (a headless browser waiting on one would otherwise wait forever).
-pub fn run(server: &tiny_http::Server, dir: &Path) {
+pub fn run(server: &tiny_http::Server, dir: &Path, lab: Option<Arc<Lab>>) {
     for request in server.incoming_requests() {
         let dir = dir.to_path_buf();
+        let lab = lab.clone();
         std::thread::spawn(move || {
-            let response = match resolve(&dir, request.url())
-                .and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)))
-            {
-                Some((file, bytes)) => tiny_http::Response::from_data(bytes)
-                    .with_header(header("Content-Type", content_type(&file))),
-                None => {
-                    let page = std::fs::read(dir.join("404.html")).unwrap_or_default();
-                    tiny_http::Response::from_data(page).with_status_code(404)
-                }
+            let mut request = request;
+            let response = if request.url().starts_with("/lab/") {
+                lab_response(request_parts(&mut request), lab.as_deref())
+            } else {
+                file_response(&dir, request.url(), lab.is_some())
             };
             let _ = request.respond(response.with_header(header("Connection", "close")));
         });
     }
+}
+
+/// The marker the page's script looks for before it shows a figure's controls: only pages the
+/// lab serves carry it, so a static copy of the book never asks for the lab.
+const LAB_MARKER: &str = "<meta name=\"workbook-lab\" content=\"served\">";
+
+fn file_response(
+    dir: &Path,
+    url: &str,
+    with_lab: bool,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    match resolve(dir, url).and_then(|f| std::fs::read(&f).ok().map(|b| (f, b))) {
+        Some((file, bytes)) => {
+            let html = content_type(&file).starts_with("text/html");
+            let bytes = match String::from_utf8(bytes) {
+                Ok(page) if html && with_lab => page
+                    .replacen("</head>", &format!("{LAB_MARKER}\n</head>"), 1)
+                    .into_bytes(),
+                Ok(text) => text.into_bytes(),
+                Err(e) => e.into_bytes(),
+            };
+            tiny_http::Response::from_data(bytes)
+                .with_header(header("Content-Type", content_type(&file)))
+        }
+        None => {
+            let page = std::fs::read(dir.join("404.html")).unwrap_or_default();
+            tiny_http::Response::from_data(page).with_status_code(404)
+        }
+    }
+}
+
+fn lab_response(asked: Asked, lab: Option<&Lab>) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let answer = match lab {
+        Some(lab) => lab.answer(&asked),
+        None => crate::lab::Answer {
+            status: 404,
+            json: r#"{"error":"this server has no lab"}"#.into(),
+        },
+    };
+    tiny_http::Response::from_data(answer.json.into_bytes())
+        .with_status_code(answer.status)
+        .with_header(header("Content-Type", "application/json"))
+        // Never cached: the same request reruns the reader's changed code.
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+/// What the lab reads of a request: a body beyond its limit is cut (and then refused).
+fn request_parts(request: &mut tiny_http::Request) -> Asked {
+    let named = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_string())
+    };
+    let mut asked = Asked {
+        method: request.method().as_str().to_string(),
+        url: request.url().to_string(),
+        host: named("Host"),
+        origin: named("Origin"),
+        content_type: named("Content-Type"),
+        body: Vec::new(),
+    };
+    let _ = request
+        .as_reader()
+        .take(crate::lab::MAX_BODY as u64 + 1)
+        .read_to_end(&mut asked.body);
+    asked
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {

@@ -7,14 +7,14 @@ pub mod scenario;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Course {
     #[serde(rename = "chapter")]
     pub chapters: Vec<Chapter>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Chapter {
     /// Also the exercise's package name.
@@ -39,7 +39,7 @@ pub struct Chapter {
 /// A diagnosis drill: a broken variant of the reference (a feature of the solution, not one of
 /// the classic mistakes), one of the chapter's scenarios run with it, and the property that
 /// the page's hidden answer names, which must reject the variant.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Drill {
     /// The solution's cargo feature (`drill-...`).
@@ -52,7 +52,7 @@ pub struct Drill {
     pub what: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mistake {
     /// The solution's cargo feature that swaps in the wrong code.

@@ -26,16 +26,16 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs the scenario binary built against `mechanism` with `args`.
-fn run_binary(
+/// `cargo VERB` (`run` or `build`) of the scenario binary against `mechanism`, from `root`.
+pub fn cargo_command(
     root: &Path,
     chapter: &Chapter,
     mechanism: Mechanism<'_>,
-    args: &[String],
-) -> Result<Output, Output> {
+    verb: &str,
+) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(root).args(["run", "--quiet"]);
+    command.current_dir(root).args([verb, "--quiet"]);
     match mechanism {
         Mechanism::Reference | Mechanism::Variant(_) => {
             command
@@ -51,11 +51,19 @@ fn run_binary(
             command.args(["-p", &chapter.slug, "--features", "scenarios"]);
         }
     }
+    command.arg("--example").arg(chapter.scenario_example());
     command
-        .arg("--example")
-        .arg(chapter.scenario_example())
-        .arg("--")
-        .args(args);
+}
+
+/// Runs the scenario binary built against `mechanism` with `args`.
+fn run_binary(
+    root: &Path,
+    chapter: &Chapter,
+    mechanism: Mechanism<'_>,
+    args: &[String],
+) -> Result<Output, Output> {
+    let mut command = cargo_command(root, chapter, mechanism, "run");
+    command.arg("--").args(args);
     let output = command.output().map_err(|e| Output {
         stdout: String::new(),
         stderr: format!("cannot run cargo: {e}"),
@@ -131,10 +139,7 @@ pub fn any_trace_json(
     match run_binary(root, chapter, mechanism, &args) {
         Ok(out) => Ok(AnyRun {
             trace_json: out.stdout,
-            unshown: out
-                .stderr
-                .split_once("does not show what its title claims: ")
-                .map(|(_, why)| why.trim_end().to_string()),
+            unshown: unshown(&out.stderr),
         }),
         Err(out) => Err(out.stderr),
     }
@@ -165,6 +170,40 @@ pub fn any_chart_json(
 /// The Markdown of one table a chapter's solution measures.
 pub fn table(root: &Path, chapter: &Chapter, name: &str) -> Result<String, String> {
     run(root, chapter, &["--table".to_string(), name.to_string()])
+}
+
+/// What a run with `--any` failed to show of its title's claim, from the binary's stderr.
+pub fn unshown(stderr: &str) -> Option<String> {
+    stderr
+        .split_once("does not show what its title claims: ")
+        .map(|(_, why)| why.trim_end().to_string())
+}
+
+/// The panic (message and place) of a run that reached a `todo!()`, from the binary's stderr.
+pub fn todo_panic(stderr: &str) -> Option<String> {
+    stderr.contains("not yet implemented").then(|| {
+        stderr
+            .lines()
+            .skip_while(|l| !l.contains("panicked at"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    })
+}
+
+/// What to tell a learner whose crate reached `what`, a `todo!()`, on a scenario's path.
+pub fn todo_message(chapter: &Chapter, what: &str) -> String {
+    // The halt's own report goes on with the seed and the timeline: the panic and its place
+    // are what matter here.
+    let what = what.split("\nseed: ").next().unwrap_or(what);
+    format!(
+        "your crate still has a todo!() on this scenario's path:\n  {}\n\
+         Replace it (the tests say where to start: `cargo test` in {}; `cargo xtask hint {}` \
+         if you are stuck), then run this again.",
+        what.trim(),
+        chapter.exercise.display(),
+        chapter.slug
+    )
 }
 
 /// `SLUG/NAME` split in two.

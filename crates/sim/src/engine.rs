@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::{self, Debug};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How to set up a run.
@@ -552,6 +553,16 @@ pub struct Simulation<N: Node> {
     describe_state: Option<fn(&N) -> String>,
 }
 
+/// A cap on every run's step budget in this process, for a caller that runs code it does not
+/// trust to end (the served book's lab, through the scenario binary's `--step-budget=N`). Set
+/// once, before any run, from the command line: runs stay a function of their inputs.
+static STEP_CAP: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Caps the step budget of every simulation this process creates from now on.
+pub fn cap_step_budget(steps: u64) {
+    STEP_CAP.store(steps, Ordering::Relaxed);
+}
+
 thread_local! {
     /// Set while a node's handler runs on this thread, so the panic hook knows the panic is
     /// one the simulator catches and reports itself.
@@ -706,7 +717,7 @@ impl<N: Node> Simulation<N> {
             predicates_checked: false,
             now: Time::ZERO,
             steps: 0,
-            step_budget: config.step_budget,
+            step_budget: config.step_budget.min(STEP_CAP.load(Ordering::Relaxed)),
             seed: config.seed,
             halted: None,
             describe_state: None,

@@ -114,7 +114,7 @@ mod trigger;
 pub mod workload;
 
 pub use clock::{ClockSpec, WallTime};
-pub use engine::{Config, Halt, HaltReason, Simulation, View};
+pub use engine::{Config, Halt, HaltReason, Simulation, View, cap_step_budget};
 pub use lincheck;
 pub use net::{Latency, NetConfig};
 pub use node::{Context, Node, OpId, SimRng, TimerId};

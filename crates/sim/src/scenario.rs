@@ -27,7 +27,8 @@
 //! book shows beside its figure. `--set NAME=VALUE` runs it with other values, each refused
 //! unless the scenario declares it and it lies in the declared range; `--states` asks the run
 //! to record each node's state after every event (if the scenario supports it), for the
-//! book's step-through.
+//! book's step-through; `--step-budget=N` caps every run's budget of handled events (the lab
+//! runs a learner's code, which may never yield).
 
 use crate::metrics::Chart;
 use crate::trace::Trace;
@@ -274,6 +275,13 @@ pub fn main_with_tables(scenarios: &[Scenario], tables: &[Table]) {
         std::process::exit(2);
     };
     let any = args.iter().any(|a| a == "--any");
+    if let Some(steps) = args.iter().find_map(|a| a.strip_prefix("--step-budget=")) {
+        let Ok(steps) = steps.parse() else {
+            eprintln!("scenario {name}: --step-budget= needs a whole number, got {steps:?}");
+            std::process::exit(2);
+        };
+        crate::cap_step_budget(steps);
+    }
     let chart = args.iter().any(|a| a == "--chart");
     let setting = setting_from_args(scenario, &args[1..]).unwrap_or_else(|why| {
         eprintln!("scenario {name}: {why}");

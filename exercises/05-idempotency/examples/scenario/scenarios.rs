@@ -59,12 +59,12 @@ fn payment() -> Payment {
 /// A run of one payment under `plan` with `config`, with the triggers named after each step's
 /// message.
 fn one_payment(
-    seed: u64,
+    setting: &Setting,
     config: PayConfig,
     plan: FaultPlan,
     until: Time,
 ) -> (Simulation<Service>, Result<(), String>) {
-    let mut sim = Simulation::new(Config::new(NODES, seed).plan(plan), move |id, _| {
+    let mut sim = Simulation::new(Config::new(NODES, setting.seed).plan(plan), move |id, _| {
         Service::new(id, config)
     })
     .message_predicate("began", |_, _, m| {
@@ -86,6 +86,10 @@ fn one_payment(
             }
         )
     });
+    // Each node's state after every event, for the book's step-through, if asked for.
+    if setting.states {
+        sim.record_states();
+    }
     sim.invoke(Time::ZERO, CLIENT, payment());
     let ran = sim.run_until(until).map_err(|halt| halt.to_string());
     (sim, ran)
@@ -151,7 +155,6 @@ const CRASH_AFTER_CHARGE_PARAMS: &[Param] = &[
 ];
 
 fn crash_after_charge(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let down_for = setting.millis("down-for");
     let config = PayConfig {
         give_up_after: setting.millis("give-up-after"),
@@ -168,7 +171,7 @@ fn crash_after_charge(setting: &Setting) -> Shown {
     // Long enough for A to come back and finish (300 ms after it restarts), and never shorter
     // than the book's figure.
     let until = Time::from_millis(300) + down_for.max(Duration::from_millis(100));
-    let (sim, ran) = one_payment(seed, config, plan, until);
+    let (sim, ran) = one_payment(setting, config, plan, until);
     let once = settled_once(&sim);
     Shown::checking(sim.trace().clone(), move |trace| {
         ran?;
@@ -184,7 +187,6 @@ fn crash_after_charge(setting: &Setting) -> Shown {
 // retry-elsewhere
 
 fn retry_elsewhere(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let plan = FaultPlan::with_network(NetConfig::default()).when(
         Trigger::send("began", Side::Receiver),
         Time::ZERO,
@@ -193,7 +195,7 @@ fn retry_elsewhere(setting: &Setting) -> Shown {
             duration: Duration::from_millis(200),
         },
     );
-    let (sim, ran) = one_payment(seed, PayConfig::default(), plan, Time::from_millis(400));
+    let (sim, ran) = one_payment(setting, PayConfig::default(), plan, Time::from_millis(400));
     let once = settled_once(&sim);
     Shown::checking(sim.trace().clone(), move |trace| {
         ran?;
@@ -209,7 +211,6 @@ fn retry_elsewhere(setting: &Setting) -> Shown {
 // resent-finish
 
 fn resent_finish(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let plan = FaultPlan::with_network(NetConfig::default()).when(
         Trigger::send("finish", Side::Receiver),
         Time::ZERO,
@@ -218,7 +219,7 @@ fn resent_finish(setting: &Setting) -> Shown {
             duration: Duration::from_millis(40),
         },
     );
-    let (sim, ran) = one_payment(seed, PayConfig::default(), plan, Time::from_millis(300));
+    let (sim, ran) = one_payment(setting, PayConfig::default(), plan, Time::from_millis(300));
     let once = settled_once(&sim);
     Shown::checking(sim.trace().clone(), move |trace| {
         ran?;

@@ -41,11 +41,20 @@ pub fn all() -> Vec<Scenario> {
 }
 
 /// Three replicas under `plan`, with a write of `k0` by `first` at 10 ms and by n1 at
-/// `second`, run until 40 ms after it.
-fn two_writes(seed: u64, plan: FaultPlan, first: NodeId, second: Time) -> Simulation<Replica> {
-    let mut sim = Simulation::new(Config::new(3, seed).plan(plan), |_, _| {
+/// `second`, run until 40 ms after it (with each replica's state after every event if the
+/// setting asks for it: the book's step-through).
+fn two_writes(
+    setting: &Setting,
+    plan: FaultPlan,
+    first: NodeId,
+    second: Time,
+) -> Simulation<Replica> {
+    let mut sim = Simulation::new(Config::new(3, setting.seed).plan(plan), |_, _| {
         Replica::new(StoreConfig::default())
     });
+    if setting.states {
+        sim.record_states();
+    }
     sim.invoke(
         Time::from_millis(10),
         first,
@@ -135,7 +144,6 @@ const STEP_BACK_PARAMS: &[Param] = &[
 ];
 
 fn step_back(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let n1_step_back = setting.get("n1-step-back");
     let mut plan = ahead(NodeId(0)).at(
         Time(10_500_000),
@@ -165,7 +173,7 @@ fn step_back(setting: &Setting) -> Shown {
         },
     );
     let write_at = Time::from_millis(u64::try_from(setting.get("write-at")).unwrap_or(40));
-    let sim = two_writes(seed, plan, NodeId(0), write_at);
+    let sim = two_writes(setting, plan, NodeId(0), write_at);
     Shown::checking(sim.trace().clone(), |trace| {
         second_write_wins(trace)?;
         let notes = notes(trace);
@@ -185,7 +193,6 @@ fn step_back(setting: &Setting) -> Shown {
 }
 
 fn same_reading(setting: &Setting) -> Shown {
-    let seed = setting.seed;
-    let sim = two_writes(seed, ahead(NodeId(2)), NodeId(2), Time::from_millis(20));
+    let sim = two_writes(setting, ahead(NodeId(2)), NodeId(2), Time::from_millis(20));
     Shown::checking(sim.trace().clone(), second_write_wins)
 }

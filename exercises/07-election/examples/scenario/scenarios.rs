@@ -50,12 +50,17 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
-/// Three nodes under `plan` with `config`, until 1.5 s.
-fn three(seed: u64, config: ElectionConfig, plan: FaultPlan) -> Trace {
-    let mut sim = Simulation::new(Config::new(3, seed).plan(plan), move |_, _: &Durable| {
-        ElectionNode::new(config)
-    })
+/// Three nodes under `plan` with `config`, until 1.5 s (with each node's state after every
+/// event if the setting asks for it: the book's step-through).
+fn three(setting: &Setting, config: ElectionConfig, plan: FaultPlan) -> Trace {
+    let mut sim = Simulation::new(
+        Config::new(3, setting.seed).plan(plan),
+        move |_, _: &Durable| ElectionNode::new(config),
+    )
     .message_predicate("heartbeat", |_, _, m| matches!(m, Msg::Heartbeat { .. }));
+    if setting.states {
+        sim.record_states();
+    }
     // A run that halts is drawn as far as it got; the claim below says what is missing.
     let _ = sim.run_until(Time::from_millis(1_500));
     sim.trace().clone()
@@ -129,14 +134,13 @@ const HALF_CONNECTED_PARAMS: &[Param] = &[
 ];
 
 fn half_connected(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let config = ElectionConfig {
         pre_vote: setting.get("pre-vote") != 0,
         heartbeat_every: setting.millis("heartbeat-every"),
         ..ElectionConfig::default()
     };
     let trace = three(
-        seed,
+        setting,
         config,
         cut_at_400(Partition::Links(vec![(NodeId::SUBJECT, NodeId::PEER)])),
     );
@@ -176,13 +180,12 @@ fn half_connected(setting: &Setting) -> Shown {
 }
 
 fn half_connected_no_pre_vote(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let config = ElectionConfig {
         pre_vote: false,
         ..ElectionConfig::default()
     };
     let trace = three(
-        seed,
+        setting,
         config,
         cut_at_400(Partition::Links(vec![(NodeId::SUBJECT, NodeId::PEER)])),
     );
@@ -204,9 +207,8 @@ fn half_connected_no_pre_vote(setting: &Setting) -> Shown {
 }
 
 fn isolated_leader(setting: &Setting) -> Shown {
-    let seed = setting.seed;
     let trace = three(
-        seed,
+        setting,
         ElectionConfig::default(),
         cut_at_400(Partition::Split(vec![vec![NodeId::SUBJECT]])),
     );
