@@ -4,6 +4,7 @@
 // pages. Run by `cargo run -p book -- lab`, which serves the book and passes LAB_URL.
 
 import { chromium, request } from "playwright-core";
+import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 
@@ -87,9 +88,37 @@ const chapters = [
 ];
 
 // The page's own script has run once the DOM is in: the controls need nothing else, so the
-// check does not wait on fonts and the like.
-async function open(page, url) {
-    await page.goto(url, { waitUntil: "domcontentloaded", timeout: 120000 });
+// check does not wait on fonts and the like. A first navigation has been seen to stall on a
+// fresh machine without the cause being found; what was still pending is printed, and the
+// page is loaded once more, so that a stall is reported (and counted in `stalls`) and the
+// lab's own checks still run.
+const stalls = [];
+async function open(url) {
+    for (let attempt = 1; ; attempt++) {
+        const page = await context.newPage();
+        const pending = new Map();
+        page.on("request", (r) => pending.set(r, Date.now()));
+        page.on("requestfinished", (r) => pending.delete(r));
+        page.on("requestfailed", (r) => pending.delete(r));
+        const started = Date.now();
+        try {
+            await page.goto(url, { waitUntil: "domcontentloaded", timeout: 45000 });
+            if (attempt > 1) {
+                console.log(`lab: ${url} loaded on try ${attempt}`);
+            }
+            return page;
+        } catch (e) {
+            if (attempt === 2) {
+                throw e;
+            }
+            const waiting = [...pending].map(([r, t]) => `${r.method()} ${r.url()} (for ${Date.now() - t} ms)`);
+            const served = fs.readFileSync(process.env.LAB_REQUEST_LOG || "/dev/null", "utf8")
+                .split("\n").filter((l) => l.includes(new URL(url).pathname));
+            stalls.push(url);
+            console.log(`lab: WARNING ${url} did not load in ${Date.now() - started} ms (${e.message.split("\n")[0]}); the browser still waited on: ${waiting.length ? waiting.join(", ") : "nothing"}; the server's log for it: ${served.length ? served.join("; ") : "no request"}; opening it in a new tab`);
+            await page.close();
+        }
+    }
 }
 
 function count(text, part) {
@@ -154,8 +183,7 @@ context.on("weberror", (e) => consoleErrors.push(`page error: ${e.error().messag
 
 try {
     for (const c of chapters) {
-        const page = await context.newPage();
-        await open(page, `${base}/${c.page}`);
+        const page = await open(`${base}/${c.page}`);
         const controls = await page.$$(`${c.figure} .lab-controls input[type=number]`);
         if (controls.length === 0) {
             fail(`${c.slug}: ${c.figure} has no controls`);
@@ -190,9 +218,8 @@ try {
 
     // Step through the gc-pause run: the first step records node states, the arrow keys move.
     {
-        const page = await context.newPage();
         const figure = "#timeline-failure-detector-gc-pause";
-        await open(page, `${base}/01-failure-detector.html`);
+        const page = await open(`${base}/01-failure-detector.html`);
         await page.locator(`${figure} .timeline-next`).click();
         try {
             await page.waitForFunction((sel) => {
@@ -238,9 +265,8 @@ try {
 
     // Bad input in the page: the lab's refusal is shown, and the figure stays.
     {
-        const page = await context.newPage();
         const figure = "#timeline-quorum-stale-read";
-        await open(page, `${base}/02-quorum.html`);
+        const page = await open(`${base}/02-quorum.html`);
         refusalExpected = true;
         await rerun(page, figure, { r: 9 });
         const seen = await look(page, figure);
@@ -255,9 +281,8 @@ try {
     // The reader's own crate: a stub says where its todo!() is, in the page. The first build
     // of the exercise may take a while.
     {
-        const page = await context.newPage();
         const figure = "#timeline-warm-up-lost-ping";
-        await open(page, `${base}/00-warm-up.html`);
+        const page = await open(`${base}/00-warm-up.html`);
         const took = await rerun(page, figure, {}, true, 900000);
         refusalExpected = false;
         const seen = await look(page, figure);
@@ -336,6 +361,9 @@ for (const [slug, xs] of Object.entries(latencies)) {
 console.log(`lab: rerun latency, all chapters: median ${median(all)} ms, max ${Math.max(...all)} ms over ${all.length} reruns`);
 if (consoleErrors.length) {
     fail(`console messages on the book's pages: ${JSON.stringify(consoleErrors)}`);
+}
+if (stalls.length) {
+    console.log(`lab: WARNING ${stalls.length} page load(s) stalled and were retried: ${stalls.join(", ")}`);
 }
 console.log(`lab: screenshots in ${shots}`);
 process.exit(problems.length ? 1 : 0);

@@ -166,15 +166,26 @@ const CHROMIUM_FLAGS: [&str; 9] = [
 /// npm, driving Debian's Chromium) against it: a control change per chapter, a step-through,
 /// the reader's stub crate, and the requests the lab must refuse.
 pub fn lab(root: &Path, book: &Path, course: &Course) -> Result<bool, String> {
-    let chromium = ["chromium", "chromium-browser"]
+    // Debian's `chromium` is a launcher script that adds flags from /etc/chromium.d (remote
+    // extensions among them); playwright is made to drive the browser itself, so it gets the
+    // binary whenever the launcher's is there.
+    let debian_binary = Path::new("/usr/lib/chromium/chromium");
+    let chromium = debian_binary
+        .is_file()
+        .then(|| debian_binary.display().to_string())
         .into_iter()
-        .find_map(|c| {
-            let found = Command::new("which").arg(c).output().ok()?;
-            found
-                .status
-                .success()
-                .then(|| String::from_utf8_lossy(&found.stdout).trim().to_string())
-        })
+        .chain(
+            ["chromium", "chromium-browser"]
+                .into_iter()
+                .filter_map(|c| {
+                    let found = Command::new("which").arg(c).output().ok()?;
+                    found
+                        .status
+                        .success()
+                        .then(|| String::from_utf8_lossy(&found.stdout).trim().to_string())
+                }),
+        )
+        .next()
         .ok_or("no chromium on this machine (.ci/run installs Debian's chromium)")?;
     let driver = root.join("crates/book/lab-check");
     if !driver.join("node_modules/playwright-core").is_dir() {
@@ -196,7 +207,14 @@ pub fn lab(root: &Path, book: &Path, course: &Course) -> Result<bool, String> {
     let server = std::sync::Arc::new(server);
     let serving = server.clone();
     let dir = book.to_path_buf();
-    std::thread::spawn(move || crate::serve::run(&serving, &dir, Some(std::sync::Arc::new(lab))));
+    let log_path = root.join("target/lab/requests.log");
+    let _ = std::fs::create_dir_all(root.join("target/lab"));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+    std::thread::spawn(move || {
+        crate::serve::run(&serving, &dir, Some(std::sync::Arc::new(lab)), Some(log))
+    });
     let shots = root.join("target/screenshots");
     let _ = std::fs::create_dir_all(&shots);
     let status = Command::new("timeout")
@@ -205,9 +223,23 @@ pub fn lab(root: &Path, book: &Path, course: &Course) -> Result<bool, String> {
         .env("LAB_URL", format!("http://127.0.0.1:{port}"))
         .env("SHOTS", &shots)
         .env("CHROMIUM", &chromium)
+        .env("LAB_REQUEST_LOG", &log_path)
         .status()
         .map_err(|e| format!("cannot run node (.ci/run installs Debian's nodejs): {e}"))?;
     server.unblock();
+    if !status.success() {
+        // What the server saw, to tell a request that never arrived from one never answered.
+        let seen = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = seen.lines().collect();
+        println!(
+            "lab: the server's last requests ({} in all, {}):",
+            lines.len(),
+            log_path.display()
+        );
+        for line in &lines[lines.len().saturating_sub(30)..] {
+            println!("lab:   {line}");
+        }
+    }
     Ok(status.success())
 }
 
@@ -233,7 +265,7 @@ pub fn browser(root: &Path, book: &Path, course: &Course) -> bool {
     let server = std::sync::Arc::new(server);
     let serving = server.clone();
     let dir = book.to_path_buf();
-    std::thread::spawn(move || crate::serve::run(&serving, &dir, None));
+    std::thread::spawn(move || crate::serve::run(&serving, &dir, None, None));
     let shots = root.join("target/screenshots");
     let _ = std::fs::create_dir_all(&shots);
     let profile = root.join("target/chromium-profile");

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
                     "book built in {:.1}s; serving it at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
                     started.elapsed().as_secs_f64()
                 );
-                book::serve::run(&server, &dir, Some(std::sync::Arc::new(lab)));
+                book::serve::run(&server, &dir, Some(std::sync::Arc::new(lab)), None);
                 Ok(true)
             })
         }

@@ -3,8 +3,15 @@
 
 use crate::lab::{Asked, Lab};
 use std::io::Read;
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Where a check wants each request written down (arrival and answer, in milliseconds since
+/// the server started), so that a page that never loads can be told from a server that never
+/// answered.
+pub type RequestLog = Arc<Mutex<std::fs::File>>;
 
 /// Binds the first free port from `port` upwards, on loopback only.
 pub fn bind(port: u16) -> Result<(tiny_http::Server, u16), String> {
@@ -53,19 +60,36 @@ fn resolve(dir: &Path, url: &str) -> Option<PathBuf> {
 /// Answers requests until the process ends. Each request is answered on its own thread and
 /// its connection closed, so one stalled connection never holds up the page's other requests
 /// (a headless browser waiting on one would otherwise wait forever).
-pub fn run(server: &tiny_http::Server, dir: &Path, lab: Option<Arc<Lab>>) {
+pub fn run(server: &tiny_http::Server, dir: &Path, lab: Option<Arc<Lab>>, log: Option<RequestLog>) {
+    let started = Instant::now();
     for request in server.incoming_requests() {
         let dir = dir.to_path_buf();
         let lab = lab.clone();
+        let log = log.clone();
         std::thread::spawn(move || {
             let mut request = request;
+            let asked = format!("{} {}", request.method(), request.url());
+            note(&log, started, &format!("asked {asked}"));
             let response = if request.url().starts_with("/lab/") {
                 lab_response(request_parts(&mut request), lab.as_deref())
             } else {
                 file_response(&dir, request.url(), lab.is_some())
             };
-            let _ = request.respond(response.with_header(header("Connection", "close")));
+            let status = response.status_code().0;
+            let sent = request.respond(response.with_header(header("Connection", "close")));
+            let outcome = match sent {
+                Ok(()) => format!("answered {asked}: {status}"),
+                Err(e) => format!("could not answer {asked}: {e}"),
+            };
+            note(&log, started, &outcome);
         });
+    }
+}
+
+fn note(log: &Option<RequestLog>, started: Instant, line: &str) {
+    if let Some(file) = log {
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(file, "{:>8} ms {line}", started.elapsed().as_millis());
     }
 }
 
