@@ -11,6 +11,7 @@ mod learner;
 mod mistakes;
 mod mutants;
 mod porcupine;
+mod realrun;
 mod scenario;
 
 use clap::{Parser, Subcommand};
@@ -96,6 +97,37 @@ enum Task {
     Mutants {
         /// Only this chapter (its slug).
         slug: Option<String>,
+    },
+    /// Run a chapter's nodes as real processes on loopback (UDP, real clocks, real signals):
+    /// the merged timeline prints as it goes; without --for or --script it takes commands
+    /// (pause n2, resume n2, crash n2, restart n2, partition n0 | n1 n2, heal, loss 0.2,
+    /// stop). Writes the trace, SVG and Perfetto files to target/real/SLUG when it ends.
+    Real {
+        /// The chapter's slug: failure-detector or leader-lease.
+        slug: String,
+        /// Run the reference solution instead of your exercise crate.
+        #[arg(long)]
+        reference: bool,
+        /// How many processes (default: the chapter's).
+        #[arg(long)]
+        nodes: Option<u32>,
+        /// Stop after this long (`10s`, `2500ms`).
+        #[arg(long = "for")]
+        duration: Option<String>,
+        /// Commands at times, one per line: `2s pause n2`.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// A fault plan (the simulator's JSON): network faults, timed faults, note triggers.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// The real runs of the reference that `cargo xtask test` makes, `--runs` times each, with
+    /// each run's detection times: how flaky they are on this machine.
+    RealCheck {
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
     },
     /// Every check, as CI runs them.
     Test {
@@ -226,6 +258,10 @@ fn test(only: Option<&str>) -> Result<bool, String> {
             Box::new(|| scenario::check(&root, &course)),
         ),
         (
+            "real runs on loopback: a frozen node is suspected and trusted again, a frozen lease holder is fenced",
+            Box::new(|| realrun::check(&root, &course, 1)),
+        ),
+        (
             "lincheck gives the published verdicts",
             Box::new(|| porcupine::check(&porcupine::default_data(&root))),
         ),
@@ -318,6 +354,34 @@ fn main() -> ExitCode {
         }),
         Task::Mutants { slug } => {
             Course::load(&root()).and_then(|course| mutants::run(&root(), &course, slug.as_deref()))
+        }
+        Task::Real {
+            slug,
+            reference,
+            nodes,
+            duration,
+            script,
+            plan,
+            seed,
+        } => Course::load(&root()).and_then(|course| {
+            let whose = if reference {
+                realrun::Whose::Reference
+            } else {
+                realrun::Whose::Mine
+            };
+            let request = realrun::Request {
+                slug: &slug,
+                whose,
+                nodes,
+                duration: duration.as_deref(),
+                script: script.as_deref(),
+                plan: plan.as_deref(),
+                seed,
+            };
+            realrun::run(&root(), &course, &request)
+        }),
+        Task::RealCheck { runs } => {
+            Course::load(&root()).map(|course| realrun::check(&root(), &course, runs))
         }
         Task::Porcupine { data } => Ok(porcupine::check(
             &data.unwrap_or_else(|| porcupine::default_data(&root())),

@@ -34,6 +34,10 @@ pub struct Chapter {
     /// The page's diagnosis drills ("Read the incident"), drawn with `{{#drill SLUG/FEATURE}}`.
     #[serde(default, rename = "drill")]
     pub drills: Vec<Drill>,
+    /// How many processes `cargo xtask real` starts for this chapter's nodes; a chapter
+    /// without it has no real run (its crate has no `SLUG-real` example).
+    #[serde(default)]
+    pub real_nodes: Option<u32>,
 }
 
 /// A diagnosis drill: a broken variant of the reference (a feature of the solution, not one of

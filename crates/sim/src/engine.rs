@@ -1412,17 +1412,11 @@ impl<N: Node> Simulation<N> {
         if !spent.is_zero() && slot.local.slow_until > self.now {
             spent += slot.local.slow_per_event;
         }
-        let mut ctx = Context {
-            id: node,
-            now: self.now,
-            spent,
-            world: &mut self.world,
-            local: &mut slot.local,
-        };
+        let mut ctx = Context::simulated(node, self.now, spent, &mut self.world, &mut slot.local);
         let outer = IN_HANDLER.with(|flag| flag.replace(true));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(state, &mut ctx)));
         IN_HANDLER.with(|flag| flag.set(outer));
-        let spent = ctx.spent;
+        let spent = ctx.spent();
         if let (Ok(()), Some(describe), true) = (&outcome, self.describe_state, self.world.tracing)
         {
             self.world.trace.states.push(NodeState {

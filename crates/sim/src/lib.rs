@@ -117,7 +117,7 @@ pub use clock::{ClockSpec, WallTime};
 pub use engine::{Config, Halt, HaltReason, Simulation, View, cap_step_budget};
 pub use lincheck;
 pub use net::{Latency, NetConfig};
-pub use node::{Context, Node, OpId, SimRng, TimerId};
+pub use node::{Context, Host, Node, OpId, SimRng, TimerId};
 pub use plan::{Fault, FaultPlan, Partition, Side, TimedFault, Trigger, TriggeredFault};
 pub use proptest;
 pub use rand;

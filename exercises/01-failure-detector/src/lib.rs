@@ -24,6 +24,7 @@
 //! A failing property names the rule it checks, prints the timeline around the moment it
 //! broke, and gives a command that replays exactly that run.
 
+use serde::{Deserialize, Serialize};
 use sim::{Context, Node, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -212,7 +213,8 @@ impl Default for DetectorConfig {
 // ANCHOR_END: config
 
 /// What heartbeat nodes send each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serde values too: a real run (`cargo xtask real`) sends them through a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// "I am alive." It carries nothing: its arrival time is the whole message.
     Heartbeat,

@@ -26,6 +26,7 @@
 //! A failing property prints the timeline around the moment it broke and a command that
 //! replays exactly that run.
 
+use serde::{Deserialize, Serialize};
 use sim::{Context, Node, NodeId, Time};
 use std::time::Duration;
 
@@ -217,7 +218,7 @@ impl Grantor {
 
 // ANCHOR: resource
 /// One write the storage accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub from: NodeId,
     pub token: u64,
@@ -225,7 +226,7 @@ pub struct Entry {
 
 /// The protected resource: an append-only file on the storage node, which remembers the highest
 /// fencing token it has seen. It lives in the storage node's durable state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
     /// The highest token of any write accepted so far (0 before the first).
     highest: u64,
@@ -258,7 +259,8 @@ impl Resource {
 }
 
 /// What survives a crash. The grantor uses `last_token`, the storage `resource`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A serde value too: a real run keeps it in a file, synced before anything leaves the node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Durable {
     /// The last fencing token the grantor gave out: the counter must never go back.
     pub last_token: u64,
@@ -268,7 +270,8 @@ pub struct Durable {
 
 // ANCHOR: messages
 /// What the nodes send each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serde values too: a real run (`cargo xtask real`) sends them through a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// To the grantor: "may I hold the lease (or keep it)?", sent when the requester's clock
     /// read `asked_at`.

@@ -7,6 +7,7 @@
 //! `mistake-no-floor`, `mistake-sample-std-dev`, `mistake-wall-clock`,
 //! `mistake-trust-on-heartbeat` and `mistake-suspect-unheard`.
 
+use serde::{Deserialize, Serialize};
 use sim::{Context, Node, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -213,7 +214,8 @@ impl Default for DetectorConfig {
 // ANCHOR_END: config
 
 /// What heartbeat nodes send each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serde values too: a real run (`cargo xtask real`) sends them through a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// "I am alive." It carries nothing: its arrival time is the whole message.
     Heartbeat,

@@ -33,6 +33,15 @@ pub fn all() -> Vec<Scenario> {
             params: &[],
             run: crash,
         },
+        Scenario {
+            name: "real-twin",
+            title: "the simulator's twin of the real run (`cargo xtask real`): n2 frozen from \
+                    1 s for 1.2 s, the default configuration, a loopback-fast network; n0 and \
+                    n1 suspect it and trust it again",
+            seed: 0,
+            params: &[],
+            run: real_twin,
+        },
     ]
 }
 
@@ -294,6 +303,54 @@ fn crash(setting: &Setting) -> Shown {
             {
                 return Err(format!(
                     "{observer} noted {text:?} at {at}: a false accusation"
+                ));
+            }
+        }
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// real-twin
+
+/// The configuration, fault and duration of the real run that `cargo xtask test` makes
+/// (`xtask/src/realrun.rs`), in the simulator: the page sets the two side by side.
+fn real_twin(setting: &Setting) -> Shown {
+    let frozen_at = Time::from_millis(1_000);
+    let frozen_for = Duration::from_millis(1_200);
+    // Loopback delivers in tens of microseconds.
+    let loopback = NetConfig {
+        latency: Latency::Constant(Duration::from_micros(50)),
+        ..NetConfig::default()
+    };
+    let plan = FaultPlan::with_network(loopback).at(
+        frozen_at,
+        Fault::Pause {
+            node: WATCHED,
+            duration: frozen_for,
+        },
+    );
+    let mut sim = Simulation::new(Config::new(3, setting.seed).plan(plan), |_, _| {
+        HeartbeatNode::new(DetectorConfig::default())
+    });
+    if setting.states {
+        sim.record_states();
+    }
+    let ran = sim
+        .run_until(Time::from_millis(3_200))
+        .map_err(|halt| halt.to_string());
+    Shown::checking(sim.trace().clone(), |trace| {
+        ran?;
+        let resumed = frozen_at + frozen_for;
+        for observer in [NodeId(0), NodeId(1)] {
+            let suspected = first_note(trace, observer, "suspect n2", frozen_at)
+                .filter(|at| *at < resumed)
+                .ok_or(format!("{observer} never suspected n2 while it was frozen"))?;
+            let trusted = first_note(trace, observer, "trust n2", resumed)
+                .ok_or(format!("{observer} never trusted n2 again"))?;
+            if suspected <= frozen_at || trusted <= resumed {
+                return Err(format!(
+                    "{observer}: suspected at {suspected}, trusted at {trusted}"
                 ));
             }
         }
