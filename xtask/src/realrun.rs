@@ -174,23 +174,22 @@ pub fn run(root: &Path, course: &Course, request: &Request) -> Result<bool, Stri
 pub fn check(root: &Path, course: &Course, runs: u32) -> bool {
     let mut ok = true;
     let mut failures = Vec::new();
-    let runs_made: [(&str, Judge, &str, Option<sim::FaultPlan>, &str); 2] = [
+    // The runs the page tells a learner to make, from the files in the exercise's `real/`.
+    let runs_made: [(&str, Judge, &str, &str); 2] = [
         (
             "failure-detector",
             judge_detector,
-            DETECTOR_SCRIPT,
-            None,
+            "--script=real/freeze-n2.script",
             "3200ms",
         ),
         (
             "leader-lease",
             judge_lease,
-            "",
-            Some(lease_plan()),
+            "--plan=real/freeze-holder.plan.json",
             "3500ms",
         ),
     ];
-    for (slug, judge, script, plan, run_for) in runs_made {
+    for (slug, judge, input, run_for) in runs_made {
         let (chapter, nodes) = match chapter(course, slug) {
             Ok(found) => found,
             Err(e) => {
@@ -207,17 +206,15 @@ pub fn check(root: &Path, course: &Course, runs: u32) -> bool {
         };
         let dir = root.join("target/real-check").join(slug);
         let _ = std::fs::create_dir_all(&dir);
-        let script_path = dir.join("script.txt");
-        let plan_path = dir.join("plan.json");
-        let mut extra = vec!["--quiet".to_string(), "--for".to_string(), run_for.into()];
-        if std::fs::write(&script_path, script).is_ok() {
-            extra.extend(["--script".into(), script_path.display().to_string()]);
-        }
-        if let Some(plan) = plan
-            && std::fs::write(&plan_path, plan.to_json()).is_ok()
-        {
-            extra.extend(["--plan".into(), plan_path.display().to_string()]);
-        }
+        let (flag, file) = input.split_once('=').unwrap_or((input, ""));
+        let file = root.join(&chapter.exercise).join(file);
+        let extra = vec![
+            "--quiet".to_string(),
+            "--for".to_string(),
+            run_for.to_string(),
+            flag.to_string(),
+            file.display().to_string(),
+        ];
         let mut figures = Vec::new();
         for run in 1..=runs {
             let out = dir.join(format!("run-{run}"));
@@ -292,9 +289,6 @@ pub fn check(root: &Path, course: &Course, runs: u32) -> bool {
 
 type Judge = fn(&Trace) -> Result<String, String>;
 
-/// n2 frozen with SIGSTOP for 1.2 s, then continued.
-const DETECTOR_SCRIPT: &str = "1s pause n2\n2.2s resume n2\n";
-
 /// The reference configuration of the real binary (`DetectorConfig::default()`): the bounds
 /// are derived from it.
 const INTERVAL_MS: f64 = 100.0;
@@ -319,7 +313,8 @@ fn pause_of(trace: &Trace) -> Option<(NodeId, Time, Time)> {
     })
 }
 
-/// Each live peer suspects the frozen node within the time a regular heartbeat's silence takes
+/// The run of `real/freeze-n2.script` (n2 frozen with SIGSTOP from 1 s to 2.2 s): each live
+/// peer suspects the frozen node within the time a regular heartbeat's silence takes
 /// to pass phi 8, with slack for a loaded machine, and trusts it again soon after it runs.
 fn judge_detector(trace: &Trace) -> Result<String, String> {
     let (paused, from, until) = pause_of(trace).ok_or("no pause on the timeline")?;
@@ -378,27 +373,13 @@ fn judge_detector(trace: &Trace) -> Result<String, String> {
     Ok(figures.join("; "))
 }
 
-/// Whoever renews lease 1 first after 1.1 s freezes right after the renewal, for longer than
-/// a lease (600 ms). By then the lease is steady: each renewal answers the request a leader's
-/// tick sends right after preparing a write (due 50 ms later), so the write is still pending.
-/// (Earlier, a renewal may answer requests that queued at the grantor while it was quiet, with
-/// no write prepared: a loaded machine showed that.) Another candidate takes lease 2 and
-/// writes, and the frozen node's write, sent when it runs again, must be refused by its token.
-fn lease_plan() -> sim::FaultPlan {
-    let loopback = sim::NetConfig {
-        latency: sim::Latency::Constant(Duration::ZERO),
-        ..sim::NetConfig::default()
-    };
-    sim::FaultPlan::with_network(loopback).when(
-        sim::Trigger::note("renewed lease 1 "),
-        Time::from_millis(1_100),
-        sim::Fault::Pause {
-            node: NodeId::SUBJECT,
-            duration: Duration::from_millis(1_500),
-        },
-    )
-}
-
+/// The run of `real/freeze-holder.plan.json`: whoever renews lease 1 first after 1.1 s freezes
+/// right after the renewal, for longer than a lease (600 ms). By then the lease is steady:
+/// each renewal answers the request a leader's tick sends right after preparing a write (due
+/// 50 ms later), so the write is still pending. (Earlier, a renewal may answer requests that
+/// queued at the grantor while it was quiet, with no write prepared: a loaded machine showed
+/// that.) Another candidate takes lease 2 and writes, and the frozen node's write, sent when
+/// it runs again, must be refused by its token.
 fn judge_lease(trace: &Trace) -> Result<String, String> {
     let (holder, from, until) = pause_of(trace).ok_or("no pause on the timeline")?;
     let storage = NodeId(1);

@@ -51,6 +51,9 @@ pub struct NodeArgs {
     /// A tag the conductor gives every process of one run, to find strays afterwards.
     #[arg(long)]
     pub run_token: Option<String>,
+    /// Print the timeline's text lines instead of JSON events (for a node started by hand).
+    #[arg(long)]
+    pub text: bool,
 }
 
 /// Runs node `make(id, durable)` as this process, with the command line's arguments, until it
@@ -118,6 +121,7 @@ struct State<N: Node> {
     arrivals: VecDeque<Arrival<N::Msg>>,
     delayed: BTreeMap<(Time, u64), Delayed>,
     triggers: Vec<sim::TriggeredFault>,
+    text: bool,
     out: std::io::BufWriter<std::io::Stdout>,
 }
 
@@ -213,6 +217,9 @@ where
         .get(id.index())
         .ok_or_else(|| format!("the cluster file has no node {id}"))?;
     let socket = UdpSocket::bind(me).map_err(|e| format!("cannot listen on {me}: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("socket: {e}"))?;
     let plan = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -259,6 +266,7 @@ where
         arrivals: VecDeque::new(),
         delayed: BTreeMap::new(),
         triggers: plan.triggered.clone(),
+        text: args.text,
         out: std::io::BufWriter::new(std::io::stdout()),
     };
     let mut node = make(id, &state.durable);
@@ -314,11 +322,15 @@ where
 
     fn record_at(&mut self, time: Time, kind: EventKind) {
         let event = Event { time, kind };
+        let written = if self.text {
+            self.out
+                .write_all(sim::render::text::line(&event).as_bytes())
+                .is_ok()
+        } else {
+            serde_json::to_writer(&mut self.out, &event).is_ok()
+        };
         // A node that cannot write its trace has lost its conductor: nothing left to do.
-        if serde_json::to_writer(&mut self.out, &event).is_err()
-            || self.out.write_all(b"\n").is_err()
-            || self.out.flush().is_err()
-        {
+        if !written || self.out.write_all(b"\n").is_err() || self.out.flush().is_err() {
             std::process::exit(3);
         }
     }
@@ -522,43 +534,42 @@ where
     }
 
     /// Takes every datagram waiting on the socket; with `wait`, first waits until one comes or
-    /// the next timer or held-back datagram is due.
+    /// the next timer or held-back datagram is due. The wait is a `poll` with a nanosecond
+    /// timeout: a socket's own receive timeout is rounded up to the kernel's tick (4 ms here),
+    /// which made every timer late by that much.
     fn receive(&mut self, wait: bool) -> Result<(), String> {
-        let mut buffer = vec![0u8; MAX_RECV];
-        let mut first = wait;
-        loop {
-            if first {
-                let now = self.clock.now();
-                let next = [
-                    self.timers.first_key_value().map(|(k, _)| k.0),
-                    self.delayed.first_key_value().map(|(k, _)| k.0),
-                ]
-                .into_iter()
-                .flatten()
-                .min();
-                let timeout = next
-                    .map(|at| at - now)
-                    .unwrap_or(Duration::from_secs(1))
-                    .clamp(Duration::from_micros(50), Duration::from_secs(1));
-                self.socket
-                    .set_nonblocking(false)
-                    .and_then(|()| self.socket.set_read_timeout(Some(timeout)))
-                    .map_err(|e| format!("socket: {e}"))?;
-            } else {
-                self.socket
-                    .set_nonblocking(true)
-                    .map_err(|e| format!("socket: {e}"))?;
+        if wait {
+            let now = self.clock.now();
+            let next = [
+                self.timers.first_key_value().map(|(k, _)| k.0),
+                self.delayed.first_key_value().map(|(k, _)| k.0),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = next
+                .map(|at| at - now)
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            let timeout = rustix::event::Timespec {
+                tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(1),
+                tv_nsec: i64::from(timeout.subsec_nanos()),
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &self.socket,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                // SIGCONT after a pause interrupts the wait: look again.
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(format!("poll: {e}")),
             }
-            first = false;
+        }
+        let mut buffer = vec![0u8; MAX_RECV];
+        loop {
             let (length, source) = match self.socket.recv_from(&mut buffer) {
                 Ok(got) => got,
-                // Interrupted: SIGCONT after a pause wakes a blocked recv with EINTR.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) =>
-                {
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
                     return Ok(());
                 }
                 // An ICMP error from an earlier send to a process that was down.
