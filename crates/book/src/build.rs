@@ -36,7 +36,8 @@ fn summary(course: &Course) -> String {
             chapter.page_in_book().display()
         ));
     }
-    toc.push_str("\n---\n\n[Running the workshop](instructors.md)\n");
+    toc.push_str("\n---\n\n[From the simulator to a real network](real-network.md)\n");
+    toc.push_str("[Running the workshop](instructors.md)\n");
     toc
 }
 

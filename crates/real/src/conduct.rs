@@ -11,6 +11,7 @@ use sim::{Event, EventKind, Fault, FaultPlan, NetConfig, NodeId, Time, Trace};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -325,7 +326,10 @@ impl Conductor {
             .append(true)
             .open(&stderr_path)
             .map_err(|e| format!("cannot write {}: {e}", stderr_path.display()))?;
+        // Its own process group: a Ctrl-C in the terminal reaches the conductor, which ends
+        // the run, and not the nodes, which would otherwise die of it first.
         let mut child = std::process::Command::new(&self.options.binary)
+            .process_group(0)
             .arg("--id")
             .arg(node.0.to_string())
             .arg("--cluster")
