@@ -113,7 +113,11 @@ pub fn conduct(options: Options) -> Result<Outcome, String> {
     conductor.end_all();
     let strays = strays(&conductor.token);
     let result = conductor.finish(strays);
-    ended.and(result)
+    match ended {
+        Err(e) if strays > 0 => Err(format!("{e}; {strays} processes left behind")),
+        Err(e) => Err(e),
+        Ok(()) => result,
+    }
 }
 
 impl Conductor {
@@ -240,7 +244,13 @@ impl Conductor {
                     Action::End => return Ok(()),
                     Action::Run(Command::Stop) => return Ok(()),
                     Action::Run(command) => self.carry_out(command)?,
-                    Action::ResumeAfterPause(node) => self.carry_out(Command::Resume(node))?,
+                    // Unless someone continued it already, or it was crashed meanwhile.
+                    Action::ResumeAfterPause(node) => {
+                        let member = &self.members[node.index()];
+                        if member.paused && member.child.is_some() {
+                            self.carry_out(Command::Resume(node))?;
+                        }
+                    }
                     Action::Cut(id, partition) => self.cut(id, partition),
                     Action::Heal(id) => self.heal(id),
                 }
@@ -399,6 +409,9 @@ impl Conductor {
     fn carry_out(&mut self, command: Command) -> Result<(), String> {
         match command {
             Command::Pause(node) => {
+                if self.members[node.index()].paused {
+                    return Err(format!("{node} is paused already"));
+                }
                 let pid = self.pid(node)?;
                 let now = self.clock.now();
                 kill_process(pid, Signal::STOP).map_err(|e| format!("SIGSTOP {node}: {e}"))?;
@@ -413,19 +426,14 @@ impl Conductor {
                 });
             }
             Command::Resume(node) => {
+                if !self.members[node.index()].paused {
+                    return Err(format!("{node} is not paused"));
+                }
                 let pid = self.pid(node)?;
                 // Stamped before the signal: the node may run (and write) before kill returns.
                 let now = self.clock.now();
                 kill_process(pid, Signal::CONT).map_err(|e| format!("SIGCONT {node}: {e}"))?;
-                self.members[node.index()].paused = false;
-                self.merger.amend(
-                    |e| matches!(e.kind, EventKind::Pause { node: n, until } if n == node && until == Time::MAX),
-                    |e| {
-                        if let EventKind::Pause { until, .. } = &mut e.kind {
-                            *until = now;
-                        }
-                    },
-                );
+                self.end_pause(node, now);
                 self.merger.push(Event {
                     time: now,
                     kind: EventKind::Resume { node },
@@ -437,6 +445,9 @@ impl Conductor {
                 kill_process(pid, Signal::KILL).map_err(|e| format!("SIGKILL {node}: {e}"))?;
                 if let Some(mut child) = self.members[node.index()].child.take() {
                     let _ = child.wait();
+                }
+                if self.members[node.index()].paused {
+                    self.end_pause(node, now);
                 }
                 self.merger.push(Event {
                     time: now,
@@ -466,6 +477,19 @@ impl Conductor {
             Command::Stop => {}
         }
         Ok(())
+    }
+
+    /// The node runs again (or is dead): its pause, drawn open-ended so far, ends at `now`.
+    fn end_pause(&mut self, node: NodeId, now: Time) {
+        self.members[node.index()].paused = false;
+        self.merger.amend(
+            |e| matches!(e.kind, EventKind::Pause { node: n, until } if n == node && until == Time::MAX),
+            |e| {
+                if let EventKind::Pause { until, .. } = &mut e.kind {
+                    *until = now;
+                }
+            },
+        );
     }
 
     fn next_cut_id(&mut self) -> u64 {

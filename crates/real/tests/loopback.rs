@@ -230,3 +230,91 @@ fn a_plan_the_real_world_cannot_carry_out_is_refused() {
             .contains("note triggers")
     );
 }
+
+#[test]
+fn the_plans_latency_holds_each_message_back() {
+    let slow = sim::NetConfig {
+        latency: sim::Latency::Constant(Duration::from_millis(30)),
+        ..real::quiet_network()
+    };
+    let trace = run("latency", 2, 500, "", FaultPlan::with_network(slow));
+    let delays: Vec<Duration> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Deliver { sent, .. } => Some(e.time - sent),
+            _ => None,
+        })
+        .collect();
+    assert!(!delays.is_empty());
+    // Held back 30 ms by the sender, then loopback and the receiver's loop on top.
+    assert!(
+        delays.iter().all(|d| *d >= Duration::from_millis(30)),
+        "{delays:?}"
+    );
+}
+
+#[test]
+fn the_plans_duplication_delivers_a_marked_copy() {
+    let doubled = sim::NetConfig {
+        duplicate: 1.0,
+        ..real::quiet_network()
+    };
+    let trace = run("duplicate", 2, 400, "", FaultPlan::with_network(doubled));
+    let sends = trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Send { .. }))
+        .count();
+    let copies = trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Deliver {
+                    duplicate: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    let originals = trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Deliver {
+                    duplicate: false,
+                    ..
+                }
+            )
+        })
+        .count();
+    // Messages still in flight when the run ends may miss either delivery.
+    assert!(
+        sends > 4 && copies + 2 >= sends && originals + 2 >= sends,
+        "{sends} {copies} {originals}"
+    );
+}
+
+#[test]
+fn a_script_that_resumes_a_running_node_is_refused_and_ends_every_process() {
+    let script = script::script("200ms resume n1\n", 2).unwrap();
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("refused");
+    let refused = conduct(Options {
+        binary: env!("CARGO_BIN_EXE_real-demo").into(),
+        nodes: 2,
+        duration: Some(Duration::from_millis(600)),
+        script,
+        plan: FaultPlan::with_network(real::quiet_network()),
+        seed: 1,
+        out,
+        interactive: false,
+        live: false,
+    })
+    .unwrap_err();
+    assert!(refused.contains("n1 is not paused"), "{refused}");
+    assert!(!refused.contains("left behind"), "{refused}");
+}
