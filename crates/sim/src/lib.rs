@@ -89,6 +89,12 @@
 //!   life is gone.
 //! - Monitors see the state every event leaves, before any fault that event set off.
 //!
+//! ## Outside the simulator
+//!
+//! Nothing in a [`Node`] knows it is simulated: a real runtime (the workspace's `real` crate:
+//! one process per node, UDP on loopback, the machine's clocks) answers the same [`Context`]
+//! calls through a [`Host`], built with [`Context::hosted`]. Only the simulator replays.
+//!
 //! ## Knobs for property tests
 //!
 //! `SIM_SEED=N` mixes N into every property's generator seed (other fault plans, same

@@ -71,8 +71,8 @@ fn run(cli: Cli) -> Result<bool, String> {
     let unattended = duration.is_some() || cli.script.is_some();
     if !unattended {
         eprintln!(
-            "real: {} nodes on loopback. Commands: pause n1, resume n1, crash n1, restart n1, \
-             partition n0 | n1 n2, partition n0 -> n1, heal, loss 0.2, stop (or Ctrl-C).",
+            "real: {} nodes on loopback. Commands: pause n2, resume n2, crash n2, restart n2, \
+             partition n0 | n1 n2, partition n0 -> n2, heal, loss 0.2, stop (or Ctrl-C).",
             cli.nodes
         );
     }
