@@ -122,6 +122,8 @@ struct State<N: Node> {
     delayed: BTreeMap<(Time, u64), Delayed>,
     triggers: Vec<sim::TriggeredFault>,
     text: bool,
+    /// Room for one datagram, allocated once: the loop receives on every turn.
+    buffer: Vec<u8>,
     out: std::io::BufWriter<std::io::Stdout>,
 }
 
@@ -267,6 +269,7 @@ where
         delayed: BTreeMap::new(),
         triggers: plan.triggered.clone(),
         text: args.text,
+        buffer: vec![0u8; MAX_RECV],
         out: std::io::BufWriter::new(std::io::stdout()),
     };
     let mut node = make(id, &state.durable);
@@ -565,9 +568,16 @@ where
                 Err(e) => return Err(format!("poll: {e}")),
             }
         }
-        let mut buffer = vec![0u8; MAX_RECV];
+        // Borrowed out of the state for the loop, so `accept` may change the rest of it.
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let taken = self.drain(&mut buffer);
+        self.buffer = buffer;
+        taken
+    }
+
+    fn drain(&mut self, buffer: &mut [u8]) -> Result<(), String> {
         loop {
-            let (length, source) = match self.socket.recv_from(&mut buffer) {
+            let (length, source) = match self.socket.recv_from(buffer) {
                 Ok(got) => got,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
                     return Ok(());

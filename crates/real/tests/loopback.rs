@@ -35,6 +35,19 @@ fn notes(trace: &Trace, node: u32, text: &str) -> Vec<Time> {
         .collect()
 }
 
+/// How many events of the trace `is` accepts.
+fn count(trace: &Trace, is: impl Fn(&EventKind) -> bool) -> usize {
+    trace.events.iter().filter(|e| is(&e.kind)).count()
+}
+
+/// When `node`'s first pause began and when it ended.
+fn pause_of(trace: &Trace, node: NodeId) -> Option<(Time, Time)> {
+    trace.events.iter().find_map(|e| match e.kind {
+        EventKind::Pause { node: n, until } if n == node => Some((e.time, until)),
+        _ => None,
+    })
+}
+
 fn ms(t: u64) -> Time {
     Time::from_millis(t)
 }
@@ -87,13 +100,7 @@ fn sigstop_silences_a_node_until_sigcont() {
     assert!(silent[0] > ms(200) && silent[0] < ms(700));
     assert_eq!(back.len(), 1);
     assert!(back[0] >= ms(700));
-    let pause = trace.events.iter().find_map(|e| match e.kind {
-        EventKind::Pause {
-            node: NodeId(1),
-            until,
-        } => Some((e.time, until)),
-        _ => None,
-    });
+    let pause = pause_of(&trace, NodeId(1));
     let (from, until) = pause.expect("the pause is on the timeline");
     assert!(from >= ms(200) && until >= ms(700) && until < Time::MAX);
 }
@@ -107,19 +114,15 @@ fn a_partition_drops_messages_until_it_heals() {
         "200ms partition n0 | n1\n600ms heal\n",
         FaultPlan::with_network(real::quiet_network()),
     );
-    let partitioned = trace
-        .events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Drop {
-                    reason: sim::DropReason::Partitioned,
-                    ..
-                }
-            )
-        })
-        .count();
+    let partitioned = count(&trace, |k| {
+        matches!(
+            k,
+            EventKind::Drop {
+                reason: sim::DropReason::Partitioned,
+                ..
+            }
+        )
+    });
     assert!(partitioned > 0);
     for node in [0, 1] {
         let other = 1 - node;
@@ -135,29 +138,17 @@ fn the_plans_loss_is_injected_by_every_sender() {
         ..real::quiet_network()
     };
     let trace = run("loss", 2, 400, "", FaultPlan::with_network(lossy));
-    let sends = trace
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Send { .. }))
-        .count();
-    let lost = trace
-        .events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Drop {
-                    reason: sim::DropReason::Lost,
-                    ..
-                }
-            )
-        })
-        .count();
-    let delivered = trace
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Deliver { .. }))
-        .count();
+    let sends = count(&trace, |k| matches!(k, EventKind::Send { .. }));
+    let lost = count(&trace, |k| {
+        matches!(
+            k,
+            EventKind::Drop {
+                reason: sim::DropReason::Lost,
+                ..
+            }
+        )
+    });
+    let delivered = count(&trace, |k| matches!(k, EventKind::Deliver { .. }));
     assert!(sends > 0 && lost == sends && delivered == 0);
 }
 
@@ -183,17 +174,7 @@ fn a_note_trigger_freezes_the_node_at_that_moment() {
         plan,
     );
     let life = notes(&trace, 1, "life 2")[0];
-    let (paused, until) = trace
-        .events
-        .iter()
-        .find_map(|e| match e.kind {
-            EventKind::Pause {
-                node: NodeId(1),
-                until,
-            } => Some((e.time, until)),
-            _ => None,
-        })
-        .expect("n1 froze");
+    let (paused, until) = pause_of(&trace, NodeId(1)).expect("n1 froze");
     assert!(paused >= life && paused < life + Duration::from_millis(50));
     assert!(until >= paused + Duration::from_millis(400));
     assert!(
@@ -261,37 +242,25 @@ fn the_plans_duplication_delivers_a_marked_copy() {
         ..real::quiet_network()
     };
     let trace = run("duplicate", 2, 400, "", FaultPlan::with_network(doubled));
-    let sends = trace
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Send { .. }))
-        .count();
-    let copies = trace
-        .events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Deliver {
-                    duplicate: true,
-                    ..
-                }
-            )
-        })
-        .count();
-    let originals = trace
-        .events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Deliver {
-                    duplicate: false,
-                    ..
-                }
-            )
-        })
-        .count();
+    let sends = count(&trace, |k| matches!(k, EventKind::Send { .. }));
+    let copies = count(&trace, |k| {
+        matches!(
+            k,
+            EventKind::Deliver {
+                duplicate: true,
+                ..
+            }
+        )
+    });
+    let originals = count(&trace, |k| {
+        matches!(
+            k,
+            EventKind::Deliver {
+                duplicate: false,
+                ..
+            }
+        )
+    });
     // Messages still in flight when the run ends may miss either delivery.
     assert!(
         sends > 4 && copies + 2 >= sends && originals + 2 >= sends,
